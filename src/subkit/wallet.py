@@ -1,14 +1,46 @@
 """The Wallet aggregate: two prepaid WhatsApp balances kept as lots, with a ledger (R-BAL).
 
-(Filled in by the wallet issue; the names below are shared with the catalogue.)
+Every account has a ``conversation`` and a ``broadcast`` balance. Each balance is a set of
+:class:`Lot` s (included, top-up or adjustment credit, some expiring) less any overdraft
+``debt``. Every function here is pure: it takes a :class:`Wallet` and a time and returns a
+:class:`WalletChange` (the new wallet and the ledger entries that explain it) or raises, in
+which case nothing changed. Storing the wallet, the entries and idempotency records is the
+service's job.
+
+Rules kept here:
+
+- a charge takes from the lot that expires first, then the oldest (R-BAL-1);
+- a charge is all-or-nothing, and may go down to ``-overdraft`` at most (R-BAL-4);
+- the next credit pays the debt before it adds a lot (R-BAL-4);
+- a balance changes only through a ledger entry, and zero entries are never written
+  (R-BAL-9, R-BAL-10), so ``sum(entry.amount) == wallet.balance(b)`` always (R-BAL-8).
+
+Every operation that takes a time ``at`` first expires what is due at ``at`` (its EXPIRY
+entries come first in the change), so a charge can never spend balance that had already
+expired, whether or not the caller ran :func:`expire_due` before.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
+import heapq
+from collections.abc import Iterable
+from datetime import datetime
 
 import attrs
 
+from subkit.cycles import ensure_aware
+from subkit.errors import (
+    CurrencyMismatch,
+    InsufficientBalance,
+    InvalidAmount,
+    InvalidQuantity,
+    InvalidTime,
+    SubkitError,
+    TopUpOutOfRange,
+)
 from subkit.money import Money
 
 
@@ -37,3 +69,626 @@ class WalletRules:
     topup: dict[Balance, TopUpLimit]
     overdraft: dict[Balance, Money]
     included_balance_expires: bool = True
+
+
+class LotSource(enum.StrEnum):
+    """Where the credit of a lot came from (R-BAL-1)."""
+
+    INCLUDED = "included"
+    TOP_UP = "top_up"
+    ADJUSTMENT = "adjustment"
+
+
+class EntryKind(enum.StrEnum):
+    """What a ledger entry records (R-BAL-7)."""
+
+    GRANT = "grant"
+    TOP_UP = "top_up"
+    REPLY = "reply"
+    BROADCAST = "broadcast"
+    EXPIRY = "expiry"
+    ADJUSTMENT = "adjustment"
+
+
+@attrs.frozen
+class Lot:
+    """Credit of one origin in one balance; ``remaining`` is in the wallet's currency unit."""
+
+    id: int
+    balance: Balance
+    source: LotSource
+    remaining: int
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@attrs.frozen
+class LedgerEntry:
+    """One line of the balance statement; never edited once written (R-BAL-9).
+
+    ``amount`` is signed (credits positive, debits negative) and ``balance_after`` is the
+    balance of ``balance`` right after this entry. ``count`` is the number of messages a
+    REPLY or BROADCAST entry paid for (for a broadcast: the messages beyond the quota), 0
+    for the other kinds. ``seq`` is the wallet's order of writing.
+    """
+
+    account_id: str
+    seq: int
+    at: datetime
+    balance: Balance
+    kind: EntryKind
+    count: int
+    amount: Money
+    balance_after: Money
+    key: str | None
+    invoice_code: str | None = None
+    reason: str | None = None
+
+
+@attrs.frozen
+class Charge:
+    """The result of a reply or broadcast charge, as the host sees it.
+
+    ``count`` is the messages asked for (replies or recipients), ``quota_used`` how many of
+    them the monthly broadcast quota covered, and ``amount`` the positive amount taken from
+    the balance for the rest.
+    """
+
+    key: str
+    balance: Balance
+    count: int
+    amount: Money
+    quota_used: int
+    balance_after: Money
+
+
+def _balance_dict() -> dict[Balance, int]:
+    return dict.fromkeys(Balance, 0)
+
+
+@attrs.frozen
+class Wallet:
+    """The lots, overdraft debt and broadcast quota use of one account.
+
+    A balance is the sum of its lots' ``remaining`` less its ``debt``. While a balance has
+    debt it has no lots: every credit pays the debt first. Fully used lots are dropped.
+    """
+
+    account_id: str
+    currency: str
+    lots: tuple[Lot, ...] = ()
+    debt: dict[Balance, int] = attrs.field(factory=_balance_dict)
+    broadcast_used: int = 0
+    next_seq: int = 1
+    next_lot_id: int = 1
+    version: int = 0
+
+    def balance(self, balance: Balance) -> Money:
+        """The balance ``balance`` now; negative only while in overdraft."""
+        left = sum(lot.remaining for lot in self.lots if lot.balance == balance)
+        return Money(left - self.debt.get(balance, 0), self.currency)
+
+    def balances(self) -> dict[Balance, Money]:
+        """Both balances, keyed by :class:`Balance`."""
+        return {b: self.balance(b) for b in Balance}
+
+    def lots_of(self, balance: Balance) -> tuple[Lot, ...]:
+        """The lots of ``balance`` in the order a charge consumes them (R-BAL-1)."""
+        return tuple(sorted((lot for lot in self.lots if lot.balance == balance), key=_use_order))
+
+
+@attrs.frozen
+class WalletChange:
+    """A new wallet and the ledger entries, in order of writing, that lead to it."""
+
+    wallet: Wallet
+    entries: tuple[LedgerEntry, ...] = ()
+
+
+def _use_order(lot: Lot) -> tuple[bool, datetime | int, int]:
+    # Expiring lots first, earliest expiry first, then the oldest (lowest id).
+    if lot.expires_at is None:
+        return (True, 0, lot.id)
+    return (False, lot.expires_at, lot.id)
+
+
+# -- building blocks ------------------------------------------------------------------------
+
+
+def open_wallet(account_id: str, currency: str) -> Wallet:
+    """Return an empty wallet: both balances at zero, no quota used."""
+    Money.zero(currency)  # validates the currency code
+    return Wallet(account_id=account_id, currency=currency)
+
+
+def _amount(wallet: Wallet, amount: Money | int) -> Money:
+    return Money.of(amount, wallet.currency)
+
+
+def _positive(wallet: Wallet, amount: Money | int, what: str) -> Money:
+    money = _amount(wallet, amount)
+    if money.amount <= 0:
+        raise InvalidAmount(f"{what} must be positive, got {money}", amount=money)
+    return money
+
+
+def _quantity(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidQuantity(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise InvalidQuantity(f"{name} must be at least 1, got {value}", quantity=value)
+    return value
+
+
+def _balance(value: Balance | str) -> Balance:
+    try:
+        return Balance(value)
+    except ValueError:
+        allowed = ", ".join(b.value for b in Balance)
+        raise InvalidAmount(f"unknown balance {value!r}; expected one of {allowed}") from None
+
+
+def _check_rules(wallet: Wallet, rules: WalletRules) -> None:
+    if rules.currency != wallet.currency:
+        raise CurrencyMismatch(
+            f"wallet rules are in {rules.currency}, the wallet in {wallet.currency}",
+            expected=wallet.currency,
+            received=rules.currency,
+        )
+
+
+class _Writer:
+    """Accumulates one change: the wallet as it evolves and the entries written."""
+
+    def __init__(self, wallet: Wallet) -> None:
+        self.wallet = wallet
+        self.entries: list[LedgerEntry] = []
+
+    def write(
+        self,
+        at: datetime,
+        balance: Balance,
+        kind: EntryKind,
+        amount: int,
+        *,
+        count: int = 0,
+        key: str | None = None,
+        invoice_code: str | None = None,
+        reason: str | None = None,
+    ) -> LedgerEntry | None:
+        if amount == 0:  # R-BAL-10: zero entries are never written
+            return None
+        entry = LedgerEntry(
+            account_id=self.wallet.account_id,
+            seq=self.wallet.next_seq,
+            at=at,
+            balance=balance,
+            kind=kind,
+            count=count,
+            amount=Money(amount, self.wallet.currency),
+            balance_after=self.wallet.balance(balance),
+            key=key,
+            invoice_code=invoice_code,
+            reason=reason,
+        )
+        self.wallet = attrs.evolve(self.wallet, next_seq=self.wallet.next_seq + 1)
+        self.entries.append(entry)
+        return entry
+
+    def expire(self, at: datetime) -> None:
+        due = sorted(
+            (
+                lot
+                for lot in self.wallet.lots
+                if lot.expires_at is not None and lot.expires_at <= at
+            ),
+            key=_use_order,
+        )
+        for lot in due:
+            assert lot.expires_at is not None
+            self.wallet = attrs.evolve(
+                self.wallet, lots=tuple(other for other in self.wallet.lots if other.id != lot.id)
+            )
+            self.write(lot.expires_at, lot.balance, EntryKind.EXPIRY, -lot.remaining)
+
+    def credit(
+        self,
+        at: datetime,
+        balance: Balance,
+        amount: int,
+        source: LotSource,
+        expires_at: datetime | None,
+    ) -> None:
+        """Pay the debt first, then keep what is left as a new lot."""
+        debt = self.wallet.debt.get(balance, 0)
+        repaid = min(debt, amount)
+        left = amount - repaid
+        wallet = attrs.evolve(self.wallet, debt={**self.wallet.debt, balance: debt - repaid})
+        if left > 0:
+            lot = Lot(
+                id=wallet.next_lot_id,
+                balance=balance,
+                source=source,
+                remaining=left,
+                created_at=at,
+                expires_at=expires_at,
+            )
+            wallet = attrs.evolve(
+                wallet, lots=(*wallet.lots, lot), next_lot_id=wallet.next_lot_id + 1
+            )
+        self.wallet = wallet
+
+    def debit(self, balance: Balance, amount: int, overdraft: Money) -> None:
+        """Take ``amount`` from the lots in use order, the rest as debt, or refuse it all."""
+        if amount == 0:  # a broadcast the quota covers never needs the balance
+            return
+        current = self.wallet.balance(balance)
+        available = current.amount + overdraft.amount
+        if amount > available:
+            shortfall = Money(amount - max(available, 0), self.wallet.currency)
+            wanted = Money(amount, self.wallet.currency)
+            allowance = f" and an overdraft of {overdraft}" if overdraft.amount else ""
+            raise InsufficientBalance(
+                f"{balance} balance {current}{allowance} is short of {wanted} by {shortfall}",
+                shortfall=shortfall,
+                balance=balance,
+                required=wanted,
+                available=Money(max(available, 0), self.wallet.currency),
+            )
+        rest = amount
+        used: dict[int, int] = {}
+        for lot in self.wallet.lots_of(balance):
+            if rest == 0:
+                break
+            take = min(lot.remaining, rest)
+            used[lot.id] = take
+            rest -= take
+        lots = tuple(
+            attrs.evolve(lot, remaining=lot.remaining - used.get(lot.id, 0))
+            for lot in self.wallet.lots
+            if lot.remaining - used.get(lot.id, 0) > 0
+        )
+        debt = {**self.wallet.debt, balance: self.wallet.debt.get(balance, 0) + rest}
+        self.wallet = attrs.evolve(self.wallet, lots=lots, debt=debt)
+
+    def change(self) -> WalletChange:
+        return WalletChange(wallet=self.wallet, entries=tuple(self.entries))
+
+
+# -- operations -----------------------------------------------------------------------------
+
+
+def expire_due(wallet: Wallet, at: datetime) -> WalletChange:
+    """Expire every lot with ``expires_at <= at`` (R-BAL-1).
+
+    Each writes an EXPIRY entry for what was left of it, dated at the lot's expiry (not at
+    ``at``), in order of expiry; the lot is removed.
+    """
+    writer = _Writer(wallet)
+    writer.expire(ensure_aware(at, "at"))
+    return writer.change()
+
+
+def grant(
+    wallet: Wallet,
+    balance: Balance,
+    amount: Money | int,
+    at: datetime,
+    *,
+    expires_at: datetime | None,
+    key: str | None = None,
+) -> WalletChange:
+    """Credit a plan's included balance as an INCLUDED lot with a GRANT entry.
+
+    The grant pays any overdraft debt first. A zero amount (a plan with nothing included)
+    writes nothing.
+
+    Raises:
+        InvalidAmount: ``amount`` is negative.
+        InvalidTime: ``expires_at`` is not after ``at``.
+    """
+    balance = _balance(balance)
+    at = ensure_aware(at, "at")
+    money = _amount(wallet, amount)
+    if money.amount < 0:
+        raise InvalidAmount(f"a grant cannot be negative, got {money}", amount=money)
+    if expires_at is not None and ensure_aware(expires_at, "expires_at") <= at:
+        raise InvalidTime(
+            f"a grant at {at.isoformat()} must expire after it, not at {expires_at.isoformat()}"
+        )
+    writer = _Writer(wallet)
+    writer.expire(at)
+    writer.credit(at, balance, money.amount, LotSource.INCLUDED, expires_at)
+    writer.write(at, balance, EntryKind.GRANT, money.amount, key=key)
+    return writer.change()
+
+
+def credit_top_up(
+    wallet: Wallet, balance: Balance, amount: Money | int, at: datetime, *, invoice_code: str
+) -> WalletChange:
+    """Credit a paid top-up as a never-expiring TOP_UP lot; it pays any debt first (R-BAL-6).
+
+    The limits are checked at checkout (:func:`validate_top_up`), not here: a payment that
+    succeeded is credited with the amount chosen whatever the catalogue says now.
+    """
+    balance = _balance(balance)
+    at = ensure_aware(at, "at")
+    money = _positive(wallet, amount, "a top-up")
+    writer = _Writer(wallet)
+    writer.expire(at)
+    writer.credit(at, balance, money.amount, LotSource.TOP_UP, None)
+    writer.write(at, balance, EntryKind.TOP_UP, money.amount, key=None, invoice_code=invoice_code)
+    return writer.change()
+
+
+def charge_replies(
+    wallet: Wallet, rules: WalletRules, count: int, at: datetime, *, key: str
+) -> tuple[WalletChange, Charge]:
+    """Charge ``count * reply_rate`` to the conversation balance, all or nothing (R-BAL-2, 4).
+
+    Raises:
+        InvalidQuantity: ``count`` is not an int of at least 1.
+        InsufficientBalance: the balance plus the overdraft does not cover it.
+    """
+    _check_rules(wallet, rules)
+    count = _quantity(count, "count")
+    at = ensure_aware(at, "at")
+    balance = Balance.CONVERSATION
+    cost = (rules.reply_rate * count).amount
+    writer = _Writer(wallet)
+    writer.expire(at)
+    writer.debit(balance, cost, rules.overdraft.get(balance, Money.zero(wallet.currency)))
+    writer.write(at, balance, EntryKind.REPLY, -cost, count=count, key=key)
+    charge = Charge(
+        key=key,
+        balance=balance,
+        count=count,
+        amount=Money(cost, wallet.currency),
+        quota_used=0,
+        balance_after=writer.wallet.balance(balance),
+    )
+    return writer.change(), charge
+
+
+def charge_broadcast(
+    wallet: Wallet, rules: WalletRules, recipients: int, quota: int, at: datetime, *, key: str
+) -> tuple[WalletChange, Charge]:
+    """Charge a broadcast: the month's quota first, then ``broadcast_rate`` each (R-BAL-3).
+
+    ``quota`` is the plan's monthly ``broadcast_quota``; what is left of it this month is
+    ``quota - wallet.broadcast_used``. The messages beyond it are one BROADCAST entry; a
+    broadcast the quota covers entirely writes no entry, only the quota use. A refused
+    broadcast consumes no quota either (R-BAL-4).
+
+    Raises:
+        InvalidQuantity: ``recipients`` is not an int of at least 1, or ``quota`` < 0.
+        InsufficientBalance: the balance plus the overdraft does not cover the extra.
+    """
+    _check_rules(wallet, rules)
+    recipients = _quantity(recipients, "recipients")
+    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
+        raise InvalidQuantity(f"quota must be an int >= 0, got {quota!r}")
+    at = ensure_aware(at, "at")
+    balance = Balance.BROADCAST
+    covered = min(recipients, max(quota - wallet.broadcast_used, 0))
+    extra = recipients - covered
+    cost = (rules.broadcast_rate * extra).amount
+    writer = _Writer(wallet)
+    writer.expire(at)
+    writer.debit(balance, cost, rules.overdraft.get(balance, Money.zero(wallet.currency)))
+    writer.wallet = attrs.evolve(writer.wallet, broadcast_used=wallet.broadcast_used + covered)
+    writer.write(at, balance, EntryKind.BROADCAST, -cost, count=extra, key=key)
+    charge = Charge(
+        key=key,
+        balance=balance,
+        count=recipients,
+        amount=Money(cost, wallet.currency),
+        quota_used=covered,
+        balance_after=writer.wallet.balance(balance),
+    )
+    return writer.change(), charge
+
+
+def adjust(
+    wallet: Wallet,
+    rules: WalletRules,
+    balance: Balance,
+    amount: Money | int,
+    at: datetime,
+    *,
+    key: str,
+    reason: str,
+) -> WalletChange:
+    """Apply the host's manual correction as one ADJUSTMENT entry (R-BAL-9).
+
+    A positive amount adds a never-expiring ADJUSTMENT lot (paying any debt first); a
+    negative one is taken like a charge: expiring lots first, all or nothing, overdraft
+    allowed.
+
+    Raises:
+        InvalidAmount: ``amount`` is zero.
+        InsufficientBalance: a negative amount the balance plus overdraft does not cover.
+    """
+    _check_rules(wallet, rules)
+    balance = _balance(balance)
+    at = ensure_aware(at, "at")
+    money = _amount(wallet, amount)
+    if money.is_zero:
+        raise InvalidAmount("an adjustment must not be zero", amount=money)
+    writer = _Writer(wallet)
+    writer.expire(at)
+    if money.amount > 0:
+        writer.credit(at, balance, money.amount, LotSource.ADJUSTMENT, None)
+    else:
+        overdraft = rules.overdraft.get(balance, Money.zero(wallet.currency))
+        writer.debit(balance, -money.amount, overdraft)
+    writer.write(at, balance, EntryKind.ADJUSTMENT, money.amount, key=key, reason=reason)
+    return writer.change()
+
+
+def reset_quota(wallet: Wallet) -> Wallet:
+    """Start a new month of broadcast quota (called at each monthly allowance boundary)."""
+    return attrs.evolve(wallet, broadcast_used=0)
+
+
+def validate_top_up(rules: WalletRules, balance: Balance, amount: Money | int) -> Money:
+    """Return ``amount`` as Money when a top-up of it is allowed (R-BAL-6, R-CAT-5).
+
+    Raises:
+        InvalidAmount: ``amount`` is zero or negative.
+        TopUpOutOfRange: ``amount`` is outside the balance's inclusive min..max.
+    """
+    balance = _balance(balance)
+    money = Money.of(amount, rules.currency)
+    if money.amount <= 0:
+        raise InvalidAmount(f"a top-up must be positive, got {money}", amount=money)
+    limit = rules.topup[balance]
+    if money < limit.minimum:
+        raise TopUpOutOfRange(
+            f"top-up of {money} is below the minimum {limit.minimum} for the {balance} balance",
+            minimum=limit.minimum,
+            maximum=limit.maximum,
+        )
+    if money > limit.maximum:
+        raise TopUpOutOfRange(
+            f"top-up of {money} is above the maximum {limit.maximum} for the {balance} balance",
+            minimum=limit.minimum,
+            maximum=limit.maximum,
+        )
+    return money
+
+
+# -- conservation (R-BAL-8) -----------------------------------------------------------------
+
+
+def ledger_totals(
+    entries: Iterable[LedgerEntry], currency: str
+) -> dict[Balance, dict[EntryKind, Money]]:
+    """Sum the entries' signed amounts per balance and kind."""
+    totals = {b: {k: Money.zero(currency) for k in EntryKind} for b in Balance}
+    for entry in entries:
+        totals[entry.balance][entry.kind] = totals[entry.balance][entry.kind] + entry.amount
+    return totals
+
+
+def conservation_holds(wallet: Wallet, entries: Iterable[LedgerEntry]) -> bool:
+    """Whether granted + topped up + adjusted - charged - expired == balance, per balance.
+
+    ``entries`` must be the wallet's whole ledger. Also checks that each entry's
+    ``balance_after`` is the running sum of its balance's amounts in order of writing.
+    """
+    running = dict.fromkeys(Balance, 0)
+    for entry in sorted(entries, key=lambda e: e.seq):
+        running[entry.balance] += entry.amount.amount
+        if entry.balance_after.amount != running[entry.balance]:
+            return False
+    return all(wallet.balance(b).amount == running[b] for b in Balance)
+
+
+# -- history (R-BAL-7, R-BAL-10) ------------------------------------------------------------
+
+
+class InvalidCursor(SubkitError, ValueError):
+    """A history cursor that subkit did not hand out."""
+
+    code = "invalid_cursor"
+
+
+def encode_cursor(at: datetime, seq: int) -> str:
+    """Return the opaque cursor that points just after the entry at ``(at, seq)``."""
+    raw = f"{ensure_aware(at, 'at').isoformat()}|{seq}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Return the ``(at, seq)`` a cursor from :func:`encode_cursor` points after.
+
+    Raises:
+        InvalidCursor: the cursor is not one subkit made.
+    """
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+        when, _, seq = text.rpartition("|")
+        at = datetime.fromisoformat(when)
+        position = (ensure_aware(at), int(seq))
+    except (ValueError, TypeError, UnicodeError, binascii.Error, AttributeError):
+        raise InvalidCursor(f"invalid history cursor {cursor!r}") from None
+    return position
+
+
+def history_page(
+    entries: Iterable[LedgerEntry],
+    *,
+    balance: Balance | str | None = None,
+    kind: EntryKind | str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[tuple[LedgerEntry, ...], str | None]:
+    """Return one page of history, newest first, and the cursor of the next page (R-BAL-10).
+
+    Entries are ordered by ``(at, seq)`` descending, so a page boundary inside a run of
+    entries sharing one instant is still stable. ``since`` is inclusive, ``until``
+    exclusive. The next cursor is ``None`` on the last page. Top-up history is
+    ``kind=EntryKind.TOP_UP``.
+
+    Raises:
+        InvalidQuantity: ``limit`` is not an int of at least 1.
+        InvalidCursor: ``cursor`` is not one this function handed out.
+    """
+    limit = _quantity(limit, "limit")
+    wanted_balance = None if balance is None else _balance(balance)
+    wanted_kind = None if kind is None else EntryKind(kind)
+    if since is not None:
+        ensure_aware(since, "since")
+    if until is not None:
+        ensure_aware(until, "until")
+    after = decode_cursor(cursor) if cursor is not None else None
+
+    def keep(entry: LedgerEntry) -> bool:
+        if wanted_balance is not None and entry.balance != wanted_balance:
+            return False
+        if wanted_kind is not None and entry.kind != wanted_kind:
+            return False
+        if since is not None and entry.at < since:
+            return False
+        if until is not None and entry.at >= until:
+            return False
+        return after is None or (entry.at, entry.seq) < after
+
+    # Only the page (plus one, to know whether another follows) is kept in memory.
+    chosen = heapq.nlargest(limit + 1, filter(keep, entries), key=lambda e: (e.at, e.seq))
+    page = tuple(chosen[:limit])
+    next_cursor = encode_cursor(page[-1].at, page[-1].seq) if len(chosen) > limit else None
+    return page, next_cursor
+
+
+__all__ = [
+    "Balance",
+    "Charge",
+    "EntryKind",
+    "InvalidCursor",
+    "LedgerEntry",
+    "Lot",
+    "LotSource",
+    "TopUpLimit",
+    "Wallet",
+    "WalletChange",
+    "WalletRules",
+    "adjust",
+    "charge_broadcast",
+    "charge_replies",
+    "conservation_holds",
+    "credit_top_up",
+    "decode_cursor",
+    "encode_cursor",
+    "expire_due",
+    "grant",
+    "history_page",
+    "ledger_totals",
+    "open_wallet",
+    "reset_quota",
+    "validate_top_up",
+]
