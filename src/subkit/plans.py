@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
@@ -465,15 +465,19 @@ class _Loader:
         broadcast = self.money(rates.get("broadcast", 650), "rates.broadcast")
         topup = self.topup(root.get("topup"))
         plans = self.plans(root.get("plans"))
-        addons = self.addons(root.get("addons"), plans)
+        # Check references against every declared plan code, not only the plans that loaded
+        # cleanly: one bad price must not make each add-on and default_plan report it again.
+        raw_plans = root.get("plans")
+        declared = set(raw_plans) if isinstance(raw_plans, Mapping) else set()
+        addons = self.addons(root.get("addons"), declared)
         policy = self.policy(root.get("policy"))
         seller = self.seller(root.get("seller"))
         default_plan = root.get("default_plan")
         if default_plan is None:
             self.fail("default_plan", "is required")
-        elif not isinstance(default_plan, str) or default_plan not in plans:
+        elif not isinstance(default_plan, str) or default_plan not in declared:
             self.fail("default_plan", f"names unknown plan {default_plan!r}")
-        elif not plans[default_plan].is_free:
+        elif default_plan in plans and not plans[default_plan].is_free:
             self.fail("default_plan", f"plan {default_plan!r} must be free (price 0)")
         if self.problems:
             raise CatalogueError(self.problems)
@@ -564,7 +568,7 @@ class _Loader:
             )
         return plans
 
-    def addons(self, value: Any, plans: Mapping[str, Plan]) -> dict[str, AddOn]:
+    def addons(self, value: Any, plans: Collection[str]) -> dict[str, AddOn]:
         table = self.table(value, "addons", None)
         addons: dict[str, AddOn] = {}
         for code, raw in table.items():
@@ -655,7 +659,8 @@ class _Loader:
             return
         try:
             sample = template.format(year=2026, month=12, seq=999_999_999)
-        except (KeyError, IndexError, ValueError) as error:
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as error:
+            # "{seq.x}" and "{seq[0]}" fail with AttributeError / TypeError, not ValueError.
             self.fail(path, f"bad template ({error}); use {{year}}, {{month}} and {{seq}}")
             return
         if "{seq" not in template:
