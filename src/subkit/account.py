@@ -1,0 +1,170 @@
+"""The Account aggregate: one subscription, one wallet, and what ties them in time.
+
+An account is what one facade call loads and saves as a whole (one ``version``). This module
+walks an account through every event due up to an instant, in time order, with the result it
+would have had if the billing run had been on time (R-CYC-5, R-TIME): boundaries, grace ends,
+included-balance expiry and grants, quota resets, and the expiry of its open invoices.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
+
+from subkit import subscription as subs
+from subkit import wallet as wallets
+from subkit.cycles import zone
+from subkit.events import DomainEvent
+from subkit.invoice import BillingProfile
+from subkit.plans import Catalogue
+from subkit.subscription import AddOnEvent, ScheduledChange, Subscription
+from subkit.wallet import Balance, LedgerEntry, Wallet
+
+
+@attrs.frozen
+class Account:
+    subscription: Subscription
+    wallet: Wallet
+    profile: BillingProfile | None = None
+    # Open (pending) invoices of this account and when each expires: they are part of what
+    # is due for the account, so the billing run finds them through the account's due time.
+    pending: dict[str, datetime] = attrs.field(factory=dict)
+    addon_events: tuple[AddOnEvent, ...] = ()
+    version: int = 0
+
+    @property
+    def account_id(self) -> str:
+        return self.subscription.account_id
+
+    @property
+    def due_at(self) -> datetime:
+        """The earliest instant at which something is due for this account."""
+        times = [subs.next_event(self.subscription), *self.pending.values()]
+        times.extend(lot.expires_at for lot in self.wallet.lots if lot.expires_at is not None)
+        return min(times)
+
+
+@attrs.frozen
+class CatchUp:
+    """An account brought up to an instant, with everything that happened on the way."""
+
+    account: Account
+    entries: tuple[LedgerEntry, ...] = ()
+    expired_invoices: tuple[tuple[str, datetime], ...] = ()
+    cancelled_invoices: tuple[tuple[str, datetime], ...] = ()
+    events: tuple[DomainEvent, ...] = ()
+    counts: Mapping[str, int] = attrs.field(factory=dict)
+
+
+def grant_month(
+    wallet: Wallet, catalogue: Catalogue, plan: str, sub: Subscription, at: datetime
+) -> wallets.WalletChange:
+    """Grant ``plan``'s included balances for the month that starts at ``at`` (R-CAT-2)."""
+    expires = sub.next_month_at if catalogue.policy.included_balance_expires else None
+    entries: list[LedgerEntry] = []
+    for balance in Balance:
+        amount = catalogue.plan(plan).included[balance]
+        if amount.amount > 0:
+            change = wallets.grant(wallet, balance, amount, at, expires_at=expires)
+            wallet = change.wallet
+            entries.extend(change.entries)
+    return wallets.WalletChange(wallet, tuple(entries))
+
+
+def expire_included_now(wallet: Wallet, at: datetime) -> wallets.WalletChange:
+    """End every included lot at ``at``: a period cut short by an immediate change (R-SUB-2)."""
+    lots = tuple(
+        attrs.evolve(lot, expires_at=at)
+        if lot.source is wallets.LotSource.INCLUDED
+        and (lot.expires_at is None or lot.expires_at > at)
+        else lot
+        for lot in wallet.lots
+    )
+    return wallets.expire_due(attrs.evolve(wallet, lots=lots), at)
+
+
+def void_invoice(sub: Subscription, code: str) -> Subscription:
+    """Forget an open invoice that expired, failed or was cancelled."""
+    if sub.renewal_invoice == code:
+        sub = attrs.evolve(sub, renewal_invoice=None)
+    change: ScheduledChange | None = sub.scheduled_change
+    if change is not None and change.invoice_code == code and not change.paid:
+        sub = attrs.evolve(sub, scheduled_change=None)
+    return sub
+
+
+def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp:
+    """Apply, in time order, everything due for ``account`` at or before ``until``."""
+    entries: list[LedgerEntry] = []
+    expired: list[tuple[str, datetime]] = []
+    cancelled: list[tuple[str, datetime]] = []
+    events: list[DomainEvent] = []
+    counts: Counter[str] = Counter()
+    account_id = account.account_id
+    while True:
+        sub, wallet, pending = account.subscription, account.wallet, dict(account.pending)
+        due_invoice = min(pending.items(), key=lambda item: (item[1], item[0]), default=None)
+        step_at = subs.next_event(sub)
+        if due_invoice is not None and due_invoice[1] <= until and due_invoice[1] <= step_at:
+            code, at = due_invoice
+            del pending[code]
+            expired.append((code, at))
+            counts["invoice_expired"] += 1
+            events.append(DomainEvent("invoice.expired", account_id, at, {"invoice_code": code}))
+            account = attrs.evolve(account, subscription=void_invoice(sub, code), pending=pending)
+            continue
+        if step_at > until:
+            break
+        step = subs.advance_one(sub, catalogue)
+        change = wallets.expire_due(wallet, step.at)
+        wallet = change.wallet
+        entries.extend(change.entries)
+        if step.new_month:
+            wallet = wallets.reset_quota(wallet)
+        if step.grant is not None:
+            granted = grant_month(wallet, catalogue, step.grant, step.subscription, step.at)
+            wallet = granted.wallet
+            entries.extend(granted.entries)
+        for code in step.cancel_invoices:
+            if pending.pop(code, None) is not None:
+                cancelled.append((code, step.at))
+                counts["invoice_cancelled"] += 1
+        for kind in step.kinds:
+            counts[kind] += 1
+        events.extend(
+            DomainEvent(name, account_id, step.at, dict(facts)) for name, facts in step.events
+        )
+        account = attrs.evolve(
+            account, subscription=step.subscription, wallet=wallet, pending=pending
+        )
+    # Lots can also expire between boundaries (a period cut short); expire what is due.
+    change = wallets.expire_due(account.wallet, until)
+    if change.entries:
+        entries.extend(change.entries)
+        account = attrs.evolve(account, wallet=change.wallet)
+    counts["balance_expired"] += sum(1 for e in entries if e.kind is wallets.EntryKind.EXPIRY)
+    return CatchUp(
+        account=account,
+        entries=tuple(entries),
+        expired_invoices=tuple(expired),
+        cancelled_invoices=tuple(cancelled),
+        events=tuple(events),
+        counts={kind: n for kind, n in counts.items() if n},
+    )
+
+
+def open_account(
+    account_id: str, catalogue: Catalogue, at: datetime, timezone: str
+) -> tuple[Account, tuple[LedgerEntry, ...]]:
+    """A new account on the default plan with its first month's included balance (R-SUB-1)."""
+    zone(timezone)  # refuse an unknown timezone before anything is built
+    sub = subs.open_subscription(account_id, catalogue, at, timezone)
+    wallet = wallets.open_wallet(account_id, catalogue.currency)
+    granted = grant_month(wallet, catalogue, sub.plan, sub, at)
+    return Account(subscription=sub, wallet=granted.wallet), granted.entries
+
+
+__all__ = ["Account", "CatchUp", "catch_up", "expire_included_now", "grant_month", "open_account"]

@@ -1,0 +1,228 @@
+"""Invoices: types, statuses and their transitions, codes, lines, tax (R-INV).
+
+Pure: building an invoice, moving it between statuses, computing tax. The service decides
+when; this module decides what is allowed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+import attrs
+
+from subkit.cycles import Interval, Period, ensure_aware
+from subkit.errors import InvalidTransition
+from subkit.money import Money, Rounding, round_fraction
+from subkit.plans import Tax, TaxMode
+from subkit.wallet import Balance
+
+
+class InvoiceType(enum.StrEnum):
+    PLAN_PURCHASE = "plan_purchase"
+    RENEWAL = "renewal"
+    PLAN_CHANGE = "plan_change"
+    ADD_ON = "add_on"
+    TOP_UP = "top_up"
+
+
+class InvoiceStatus(enum.StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class PaymentStatus(enum.StrEnum):
+    """What a gateway says happened to a payment."""
+
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
+class Effect(enum.StrEnum):
+    """Whether what an invoice buys has been given to the account (R-INV-5, R-INV-6)."""
+
+    WAITING = "waiting"  # not paid yet
+    APPLIED = "applied"
+    UNAPPLIED = "unapplied"  # paid too late to apply: the host must refund
+
+
+# The only status moves R-INV-3 allows.
+TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
+    InvoiceStatus.PENDING: frozenset(
+        {InvoiceStatus.PAID, InvoiceStatus.FAILED, InvoiceStatus.EXPIRED, InvoiceStatus.CANCELLED}
+    ),
+    InvoiceStatus.FAILED: frozenset({InvoiceStatus.PAID}),
+    InvoiceStatus.EXPIRED: frozenset({InvoiceStatus.PAID}),
+    InvoiceStatus.CANCELLED: frozenset({InvoiceStatus.PAID}),
+    InvoiceStatus.PAID: frozenset({InvoiceStatus.REFUNDED}),
+    InvoiceStatus.REFUNDED: frozenset(),
+}
+
+
+@attrs.frozen
+class BillingProfile:
+    """Who the invoices are made out to (R-INV-9)."""
+
+    name: str
+    email: str
+    address: str | None = None
+    tax_number: str | None = None
+
+
+@attrs.frozen
+class InvoiceLine:
+    description: str
+    quantity: int
+    unit_price: Money
+    amount: Money
+    period: Period | None = None
+
+
+@attrs.frozen
+class Order:
+    """What an invoice buys, so that paying it can apply exactly that (R-INV-6).
+
+    ``plan``/``interval``/``addons`` describe a plan purchase, change or renewal (``addons``
+    is the add-on quantities the period is bought with, or the units bought for ``add_on``);
+    ``start`` is when the bought period starts (``None``: on payment); ``balance`` and
+    ``amount`` describe a top-up.
+    """
+
+    plan: str | None = None
+    interval: Interval | None = None
+    addons: dict[str, int] = attrs.field(factory=dict)
+    start: datetime | None = None
+    end: datetime | None = None
+    immediate: bool = False
+    balance: Balance | None = None
+    amount: Money | None = None
+
+
+@attrs.frozen
+class Invoice:
+    code: str
+    account_id: str
+    type: InvoiceType
+    status: InvoiceStatus
+    requested_at: datetime
+    package: str
+    lines: tuple[InvoiceLine, ...]
+    subtotal: Money
+    tax: Money
+    total: Money
+    expires_at: datetime
+    order: Order
+    billing_profile: BillingProfile | None = None
+    paid_at: datetime | None = None
+    reference: str | None = None
+    effect: Effect = Effect.WAITING
+    status_at: datetime | None = None
+    # References of payments that arrived after this invoice was already paid (R-INV-4).
+    extra_payments: tuple[str, ...] = ()
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is InvoiceStatus.PENDING
+
+
+@attrs.frozen
+class Totals:
+    subtotal: Money
+    tax: Money
+    total: Money
+
+
+def compute_totals(
+    lines: Sequence[InvoiceLine], tax: Tax, currency: str, *, taxable: bool = True
+) -> Totals:
+    """Subtotal of the lines, then tax on the subtotal rounded once (R-INV-7, R-MON-2)."""
+    subtotal = Money(sum(line.amount.amount for line in lines), currency)
+    if not taxable or tax.mode is TaxMode.NONE or subtotal.amount <= 0:
+        return Totals(subtotal, Money.zero(currency), subtotal)
+    rate = tax.effective_rate
+    if tax.mode is TaxMode.EXCLUSIVE:
+        amount = round_fraction(subtotal.amount * rate, Rounding.HALF_UP)
+        return Totals(subtotal, Money(amount, currency), subtotal + Money(amount, currency))
+    amount = round_fraction(subtotal.amount * rate / (1 + rate), Rounding.HALF_UP)
+    return Totals(subtotal, Money(amount, currency), subtotal)
+
+
+def format_code(template: str, sequence: int, at: datetime, tz: tzinfo) -> str:
+    """An invoice code from the catalogue's template (``{year}``, ``{month}``, ``{seq}``)."""
+    local = ensure_aware(at, "at").astimezone(tz)
+    return template.format(year=local.year, month=local.month, seq=sequence)
+
+
+def new_invoice(
+    *,
+    code: str,
+    account_id: str,
+    type: InvoiceType,
+    requested_at: datetime,
+    package: str,
+    lines: Sequence[InvoiceLine],
+    totals: Totals,
+    order: Order,
+    payment_window_hours: int,
+    billing_profile: BillingProfile | None,
+) -> Invoice:
+    return Invoice(
+        code=code,
+        account_id=account_id,
+        type=type,
+        status=InvoiceStatus.PENDING,
+        requested_at=requested_at,
+        package=package,
+        lines=tuple(lines),
+        subtotal=totals.subtotal,
+        tax=totals.tax,
+        total=totals.total,
+        expires_at=requested_at + timedelta(hours=payment_window_hours),
+        order=order,
+        billing_profile=billing_profile,
+        status_at=requested_at,
+    )
+
+
+def can_move(current: InvoiceStatus, target: InvoiceStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def move(invoice: Invoice, target: InvoiceStatus, at: datetime, **changes: Any) -> Invoice:
+    """Move ``invoice`` to ``target``, refusing what R-INV-3 forbids."""
+    if not can_move(invoice.status, target):
+        raise InvalidTransition(
+            f"invoice {invoice.code} cannot go from {invoice.status} to {target}",
+            code_=invoice.code,
+            current=invoice.status,
+            target=target,
+        )
+    return attrs.evolve(invoice, status=target, status_at=at, **changes)
+
+
+__all__ = [
+    "TRANSITIONS",
+    "BillingProfile",
+    "Effect",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceStatus",
+    "InvoiceType",
+    "Order",
+    "PaymentStatus",
+    "Totals",
+    "can_move",
+    "compute_totals",
+    "format_code",
+    "move",
+    "new_invoice",
+]

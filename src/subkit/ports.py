@@ -1,0 +1,198 @@
+"""The ports a host plugs in: ``Store``, ``PaymentGateway``, ``Clock``, ``EventSink``, ``UsageSource``.
+
+Each is a :class:`typing.Protocol`: implement the methods, inherit from nothing. The docstrings
+are the contracts; :mod:`subkit.testing` ships a fake of each and the store contract suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from subkit.account import Account
+from subkit.events import DomainEvent
+from subkit.idempotency import IdempotencyRecord
+from subkit.invoice import BillingProfile, Invoice, InvoiceStatus, InvoiceType
+from subkit.money import Money
+from subkit.paging import Page
+from subkit.plans import Usage
+from subkit.wallet import Balance, EntryKind, LedgerEntry
+
+
+@attrs.frozen
+class PaymentRequest:
+    """What subkit asks a gateway to collect. ``invoice_code`` is safe as an order id."""
+
+    invoice_code: str
+    account_id: str
+    amount: Money
+    description: str
+    expires_at: datetime
+    billing_profile: BillingProfile | None
+
+
+@attrs.frozen
+class PaymentSession:
+    """Where the customer pays: the gateway's redirect URL and its reference."""
+
+    redirect_url: str
+    reference: str
+    expires_at: datetime
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Return the current time, timezone-aware. The only source of time subkit uses."""
+        ...
+
+
+@runtime_checkable
+class PaymentGateway(Protocol):
+    def create_payment(self, request: PaymentRequest) -> PaymentSession:
+        """Open a payment for ``request`` and return where the customer pays.
+
+        Called after the invoice is committed, outside any store transaction. It may raise
+        any exception: the invoice stays ``pending`` and the host can retry the checkout with
+        the same idempotency key. It must be safe to call twice for one ``invoice_code`` (use
+        the code as the gateway's order id so the gateway dedupes).
+        """
+        ...
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Receive the domain events of one facade call, after its transaction committed.
+
+        Delivery is at most once from subkit's side: a sink that must not lose events should
+        write them to a durable outbox of its own before returning.
+        """
+        ...
+
+
+@runtime_checkable
+class UsageSource(Protocol):
+    def in_use(self, account_id: str) -> Usage:
+        """Return how many users and contacts ``account_id`` has now (for notices and limits)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction's view of the store. Everything written through it commits together.
+
+    Reads see the writes made earlier in the same unit. Values are subkit's immutable attrs
+    objects; a store may keep them in any form as long as what it returns equals what it was
+    given (``subkit.serialize`` turns each into JSON-safe dicts).
+    """
+
+    # -- accounts ---------------------------------------------------------------------------
+    def get_account(self, account_id: str) -> Account | None:
+        """Return the account, or ``None`` when there is none."""
+        ...
+
+    def add_account(self, account: Account) -> None:
+        """Insert a new account (version 0). Raise ``AccountExists`` if the id is taken."""
+        ...
+
+    def update_account(self, account: Account) -> None:
+        """Replace an account. ``account.version`` is the new version; the stored one must be
+        ``account.version - 1``, else raise ``ConcurrencyConflict`` (optimistic lock). The
+        store must also index ``account.due_at`` for :meth:`due_accounts`."""
+        ...
+
+    def due_accounts(self, until: datetime, *, after: str | None, limit: int) -> list[str]:
+        """Ids of accounts whose ``due_at <= until``, ordered by id, ids ``> after`` only,
+        at most ``limit``. Must not scan every account (use an index on ``due_at``)."""
+        ...
+
+    # -- ledger -----------------------------------------------------------------------------
+    def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
+        """Append ledger entries. Entries are never changed or deleted afterwards (R-BAL-9);
+        ``(account_id, seq)`` is unique."""
+        ...
+
+    def ledger_page(
+        self,
+        account_id: str,
+        *,
+        balance: Balance | None,
+        kind: EntryKind | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[LedgerEntry]:
+        """Entries newest first by ``(at, seq)`` descending; ``since`` inclusive, ``until``
+        exclusive; ``cursor`` from a previous page (``subkit.wallet.encode_cursor``). Reads
+        one page's worth of rows, never the whole history (R-BAL-7)."""
+        ...
+
+    # -- invoices ---------------------------------------------------------------------------
+    def next_invoice_number(self) -> int:
+        """Return the next number of one store-wide gapless sequence (1, 2, 3, ...). Rolled
+        back with the unit of work, so a failed call leaves no gap; never reset."""
+        ...
+
+    def get_invoice(self, code: str) -> Invoice | None:
+        """Return the invoice with ``code``, or ``None``."""
+        ...
+
+    def add_invoice(self, invoice: Invoice) -> None:
+        """Insert a new invoice; codes are unique (raise ``StoreError`` on a duplicate)."""
+        ...
+
+    def update_invoice(self, invoice: Invoice) -> None:
+        """Replace an invoice; optimistic lock on ``version`` as for accounts."""
+        ...
+
+    def invoice_page(
+        self,
+        account_id: str,
+        *,
+        type: InvoiceType | None,
+        status: InvoiceStatus | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Invoice]:
+        """The account's invoices newest first by (``requested_at``, creation order);
+        filters on type, status and ``since <= requested_at < until``."""
+        ...
+
+    # -- idempotency --------------------------------------------------------------------------
+    def get_record(self, account_id: str, scope: str, key: str) -> IdempotencyRecord | None:
+        """Return the record of an earlier operation with this key, or ``None``."""
+        ...
+
+    def put_record(self, record: IdempotencyRecord) -> None:
+        """Insert or replace the record for ``(account_id, scope, key)``."""
+        ...
+
+
+class Store(Protocol):
+    """Where subkit keeps accounts, ledgers, invoices and idempotency records."""
+
+    def transaction(self) -> AbstractContextManager[UnitOfWork]:
+        """Open a unit of work. Leaving the block normally commits every write made through
+        it atomically; leaving it with an exception rolls all of them back. Conflicting
+        concurrent writes raise ``ConcurrencyConflict`` (at the write or at commit); a
+        store that cannot be used raises ``StoreError``."""
+        ...
+
+
+__all__ = [
+    "Clock",
+    "EventSink",
+    "PaymentGateway",
+    "PaymentRequest",
+    "PaymentSession",
+    "Store",
+    "UnitOfWork",
+    "UsageSource",
+]

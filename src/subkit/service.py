@@ -1,0 +1,707 @@
+"""``Billing``: the facade a host calls. The only module that talks to the ports.
+
+Every method follows one shape: open a unit of work, load the account, bring it up to the
+clock's now (:func:`subkit.account.catch_up`), call a pure decision, save, commit; then talk
+to the gateway and publish events. No billing rule lives here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import attrs
+
+from subkit import account as accounts
+from subkit import orders
+from subkit import wallet as wallets
+from subkit.account import Account, CatchUp
+from subkit.cycles import ensure_aware, zone
+from subkit.errors import (
+    AccountExists,
+    AccountNotFound,
+    BillingProfileRequired,
+    ConcurrencyConflict,
+    InvalidQuantity,
+    InvalidTime,
+    InvoiceNotFound,
+    PaymentAmountMismatch,
+)
+from subkit.events import DomainEvent
+from subkit.idempotency import IdempotencyRecord, fingerprint, replay
+from subkit.invoice import (
+    BillingProfile,
+    Effect,
+    Invoice,
+    InvoiceStatus,
+    InvoiceType,
+    PaymentStatus,
+    format_code,
+    move,
+    new_invoice,
+)
+from subkit.money import Money
+from subkit.paging import Page
+from subkit.plans import Catalogue
+from subkit.ports import (
+    Clock,
+    EventSink,
+    PaymentGateway,
+    PaymentRequest,
+    PaymentSession,
+    Store,
+    UnitOfWork,
+    UsageSource,
+)
+from subkit.serialize import from_dict, to_dict
+from subkit.subscription import Subscription
+from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 5
+
+
+class SystemClock:
+    """The default clock: the system's UTC time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@attrs.frozen
+class Checkout:
+    """An order placed: its invoice (``None`` when nothing is to be paid) and where to pay."""
+
+    invoice: Invoice | None
+    payment: PaymentSession | None
+
+
+@attrs.frozen
+class PaymentEvent:
+    """What a gateway reported about the payment of ``invoice_code`` (R-INV-4)."""
+
+    invoice_code: str
+    status: PaymentStatus
+    reference: str
+    amount: Money
+    event_id: str | None = None
+    at: datetime | None = None
+
+
+@attrs.frozen
+class Balances:
+    conversation: Money
+    broadcast: Money
+
+
+@attrs.frozen
+class RunReport:
+    """What a billing run did: ``counts`` per kind of event, and the accounts touched."""
+
+    until: datetime
+    accounts: tuple[str, ...]
+    counts: dict[str, int]
+
+
+@attrs.define
+class _Outcome:
+    """What one unit of work leaves to do after it commits."""
+
+    events: list[DomainEvent] = attrs.field(factory=list)
+
+
+class Billing:
+    """The subscription-billing facade (SPEC section 11)."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        store: Store,
+        gateway: PaymentGateway,
+        clock: Clock | None = None,
+        events: EventSink | None = None,
+        usage: UsageSource | None = None,
+    ) -> None:
+        self.catalogue = catalogue
+        self.store = store
+        self.gateway = gateway
+        self.clock: Clock = clock or SystemClock()
+        self.events = events
+        self.usage = usage
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return ensure_aware(self.clock.now(), "clock.now()")
+
+    def _write(self, work: Callable[[UnitOfWork, datetime, _Outcome], T]) -> T:
+        """Run ``work`` in one transaction, retrying optimistic-lock conflicts a few times."""
+        for attempt in range(MAX_ATTEMPTS):
+            outcome = _Outcome()
+            now = self._now()
+            try:
+                with self.store.transaction() as unit:
+                    result = work(unit, now, outcome)
+            except ConcurrencyConflict:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+                continue
+            self._publish(outcome.events)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _publish(self, events: Sequence[DomainEvent]) -> None:
+        if events and self.events is not None:
+            self.events.publish(list(events))
+
+    def _load(self, unit: UnitOfWork, account_id: str, now: datetime, out: _Outcome) -> Account:
+        """Load an account and apply what is due for it up to ``now`` (R-TIME)."""
+        account = unit.get_account(account_id)
+        if account is None:
+            raise AccountNotFound(f"no account {account_id!r}", account_id=account_id)
+        caught = accounts.catch_up(account, self.catalogue, now)
+        if caught.account == account:
+            return account
+        return self._apply_catch_up(unit, account, caught, out)
+
+    def _apply_catch_up(
+        self, unit: UnitOfWork, before: Account, caught: CatchUp, out: _Outcome
+    ) -> Account:
+        for code, at in caught.expired_invoices:
+            self._void(unit, code, InvoiceStatus.EXPIRED, at)
+        for code, at in caught.cancelled_invoices:
+            self._void(unit, code, InvoiceStatus.CANCELLED, at)
+        unit.append_entries(caught.entries)
+        saved = attrs.evolve(caught.account, version=before.version + 1)
+        unit.update_account(saved)
+        out.events.extend(caught.events)
+        return saved
+
+    def _void(self, unit: UnitOfWork, code: str, status: InvoiceStatus, at: datetime) -> None:
+        invoice = unit.get_invoice(code)
+        if invoice is not None and invoice.status is InvoiceStatus.PENDING:
+            unit.update_invoice(move(invoice, status, at, version=invoice.version + 1))
+
+    def _save(self, unit: UnitOfWork, account: Account, entries: Sequence[LedgerEntry]) -> Account:
+        unit.append_entries(entries)
+        saved = attrs.evolve(account, version=account.version + 1)
+        unit.update_account(saved)
+        return saved
+
+    def _read(self, account_id: str) -> Account:
+        """The account as it is now, with what is due applied (and saved)."""
+        return self._write(lambda unit, now, out: self._load(unit, account_id, now, out))
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def open_account(self, account_id: str, *, timezone: str | None = None) -> Subscription:
+        """Start ``account_id`` on the default plan with its included balance (R-SUB-1)."""
+        if not isinstance(account_id, str) or not account_id.strip():
+            raise AccountNotFound("an account id must be a non-empty string", account_id=account_id)
+        tz = timezone or self.catalogue.policy.timezone
+        zone(tz)
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
+            if unit.get_account(account_id) is not None:
+                raise AccountExists(f"account {account_id!r} already exists", account_id=account_id)
+            account, entries = accounts.open_account(account_id, self.catalogue, now, tz)
+            unit.add_account(account)
+            unit.append_entries(entries)
+            out.events.append(
+                DomainEvent(
+                    "subscription.opened", account_id, now, {"plan": account.subscription.plan}
+                )
+            )
+            return account.subscription
+
+        return self._write(work)
+
+    def set_billing_profile(self, account_id: str, profile: BillingProfile) -> None:
+        """Set who invoices are made out to; copied onto each new invoice (R-INV-9)."""
+        if not isinstance(profile, BillingProfile):
+            raise TypeError("profile must be a BillingProfile")
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
+            account = self._load(unit, account_id, now, out)
+            self._save(unit, attrs.evolve(account, profile=profile), ())
+
+        self._write(work)
+
+    def subscription(self, account_id: str) -> Subscription:
+        return self._read(account_id).subscription
+
+    def balances(self, account_id: str) -> Balances:
+        wallet = self._read(account_id).wallet
+        return Balances(wallet.balance(Balance.CONVERSATION), wallet.balance(Balance.BROADCAST))
+
+    # -- checkout -------------------------------------------------------------------------------
+
+    def _checkout(
+        self,
+        account_id: str,
+        idempotency_key: str | None,
+        arguments: Mapping[str, Any],
+        decide: Callable[[Account, datetime], orders.Purchase],
+    ) -> Checkout:
+        """Place an order: a pending invoice committed first, then the gateway (R-INV-1)."""
+        print_ = fingerprint(**arguments)
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> tuple[Checkout, bool]:
+            account = self._load(unit, account_id, now, out)
+            if idempotency_key is not None:
+                earlier = replay(unit.get_record(account_id, "checkout", idempotency_key), print_)
+                if earlier is not None:
+                    return from_dict(Checkout, earlier), False
+            purchase = decide(account, now)
+            if purchase.total.is_zero:
+                account, entries, events = orders.accept_free(
+                    account, self.catalogue, purchase, now
+                )
+                self._save(unit, account, entries)
+                out.events.extend(events)
+                checkout = Checkout(None, None)
+            else:
+                if self.catalogue.policy.require_billing_profile and account.profile is None:
+                    raise BillingProfileRequired(
+                        f"account {account_id!r} needs a billing profile before checkout",
+                        account_id=account_id,
+                    )
+                tz = zone(self.catalogue.policy.timezone)
+                code = format_code(
+                    self.catalogue.policy.invoice_code, unit.next_invoice_number(), now, tz
+                )
+                invoice = new_invoice(
+                    code=code,
+                    account_id=account_id,
+                    type=purchase.type,
+                    requested_at=now,
+                    package=purchase.package,
+                    lines=purchase.lines,
+                    totals=purchase.totals,
+                    order=purchase.order,
+                    payment_window_hours=self.catalogue.policy.payment_window_hours,
+                    billing_profile=account.profile,
+                )
+                unit.add_invoice(invoice)
+                account = orders.placed(account, purchase, invoice)
+                self._save(unit, account, ())
+                for code_, at in orders.superseded(account, purchase):
+                    self._void(unit, code_, InvoiceStatus.CANCELLED, at)
+                out.events.append(
+                    DomainEvent(
+                        "invoice.created",
+                        account_id,
+                        now,
+                        {
+                            "invoice_code": code,
+                            "type": str(invoice.type),
+                            "total": invoice.total.amount,
+                        },
+                    )
+                )
+                checkout = Checkout(invoice, None)
+            if idempotency_key is not None:
+                unit.put_record(
+                    IdempotencyRecord(
+                        account_id, "checkout", idempotency_key, print_, to_dict(checkout)
+                    )
+                )
+            return checkout, True
+
+        checkout, _ = self._write(work)
+        if checkout.invoice is None or checkout.payment is not None:
+            return checkout
+        return self._open_payment(checkout.invoice, idempotency_key, print_)
+
+    def _open_payment(self, invoice: Invoice, key: str | None, print_: str) -> Checkout:
+        """Ask the gateway for a session for a committed invoice; remember it under ``key``."""
+        session = self.gateway.create_payment(
+            PaymentRequest(
+                invoice_code=invoice.code,
+                account_id=invoice.account_id,
+                amount=invoice.total,
+                description=invoice.package,
+                expires_at=invoice.expires_at,
+                billing_profile=invoice.billing_profile,
+            )
+        )
+        checkout = Checkout(invoice, session)
+        if key is not None:
+
+            def remember(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
+                unit.put_record(
+                    IdempotencyRecord(
+                        invoice.account_id, "checkout", key, print_, to_dict(checkout)
+                    )
+                )
+
+            self._write(remember)
+        return checkout
+
+    def top_up(
+        self,
+        account_id: str,
+        balance: Balance | str,
+        amount: Money | int,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Checkout:
+        """Check out a top-up of ``balance`` by ``amount`` (R-BAL-6)."""
+        chosen = Balance(balance)
+        money = self.catalogue.money(amount)
+        wallets.validate_top_up(self.catalogue.wallet_rules, chosen, money)
+        return self._checkout(
+            account_id,
+            idempotency_key,
+            {"op": "top_up", "balance": str(chosen), "amount": money.amount},
+            lambda account, now: orders.top_up(self.catalogue, chosen, money),
+        )
+
+    # -- charges --------------------------------------------------------------------------------
+
+    def _charge(
+        self,
+        account_id: str,
+        scope: str,
+        key: str,
+        arguments: Mapping[str, Any],
+        decide: Callable[[Account, datetime], tuple[wallets.WalletChange, Charge]],
+    ) -> Charge:
+        if not isinstance(key, str) or not key:
+            raise InvalidQuantity("a charge needs a non-empty key", key=key)
+        print_ = fingerprint(**arguments)
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Charge:
+            account = self._load(unit, account_id, now, out)
+            earlier = replay(unit.get_record(account_id, scope, key), print_)
+            if earlier is not None:
+                return from_dict(Charge, earlier)
+            change, charge = decide(account, now)
+            self._save(unit, attrs.evolve(account, wallet=change.wallet), change.entries)
+            unit.put_record(IdempotencyRecord(account_id, scope, key, print_, to_dict(charge)))
+            return charge
+
+        return self._write(work)
+
+    def charge_replies(self, account_id: str, count: int = 1, *, key: str) -> Charge:
+        """Charge ``count`` replies at the reply rate from the conversation balance (R-BAL-2)."""
+        return self._charge(
+            account_id,
+            "reply",
+            key,
+            {"count": count},
+            lambda account, now: wallets.charge_replies(
+                account.wallet, self.catalogue.wallet_rules, count, now, key=key
+            ),
+        )
+
+    def charge_broadcast(self, account_id: str, recipients: int, *, key: str) -> Charge:
+        """Charge a broadcast: quota first, then the broadcast rate per message (R-BAL-3)."""
+        return self._charge(
+            account_id,
+            "broadcast",
+            key,
+            {"recipients": recipients},
+            lambda account, now: wallets.charge_broadcast(
+                account.wallet,
+                self.catalogue.wallet_rules,
+                recipients,
+                self.catalogue.entitlements(
+                    account.subscription.plan, account.subscription.addons
+                ).broadcast_quota,
+                now,
+                key=key,
+            ),
+        )
+
+    def adjust_balance(
+        self, account_id: str, balance: Balance | str, amount: Money | int, *, key: str, reason: str
+    ) -> LedgerEntry:
+        """The host's manual lever: credit or take back balance, with a reason (R-BAL-9)."""
+        chosen = Balance(balance)
+        money = self.catalogue.money(amount)
+        print_ = fingerprint(balance=str(chosen), amount=money.amount, reason=reason)
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> LedgerEntry:
+            account = self._load(unit, account_id, now, out)
+            earlier = replay(unit.get_record(account_id, "adjustment", key), print_)
+            if earlier is not None:
+                return from_dict(LedgerEntry, earlier)
+            change = wallets.adjust(
+                account.wallet,
+                self.catalogue.wallet_rules,
+                chosen,
+                money,
+                now,
+                key=key,
+                reason=reason,
+            )
+            self._save(unit, attrs.evolve(account, wallet=change.wallet), change.entries)
+            entry = change.entries[-1]
+            unit.put_record(
+                IdempotencyRecord(account_id, "adjustment", key, print_, to_dict(entry))
+            )
+            return entry
+
+        return self._write(work)
+
+    # -- history --------------------------------------------------------------------------------
+
+    def usage_history(
+        self,
+        account_id: str,
+        *,
+        balance: Balance | str | None = None,
+        kind: EntryKind | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[LedgerEntry]:
+        """The balance statement, newest first, paged (R-BAL-7, R-BAL-10)."""
+        chosen = Balance(balance) if balance is not None else None
+        kind_ = EntryKind(kind) if kind is not None else None
+        self._check_range(since, until, limit)
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Page[LedgerEntry]:
+            self._load(unit, account_id, now, out)
+            return unit.ledger_page(
+                account_id,
+                balance=chosen,
+                kind=kind_,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
+            )
+
+        return self._write(work)
+
+    def topup_history(
+        self, account_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[LedgerEntry]:
+        """The top-ups ("Riwayat Top Up") with their invoice codes, newest first."""
+        return self.usage_history(account_id, kind=EntryKind.TOP_UP, limit=limit, cursor=cursor)
+
+    @staticmethod
+    def _check_range(since: datetime | None, until: datetime | None, limit: int) -> None:
+        if since is not None:
+            ensure_aware(since, "since")
+        if until is not None:
+            ensure_aware(until, "until")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
+            raise InvalidQuantity(f"limit must be an int in 1..500, got {limit!r}", limit=limit)
+
+    def invoices(
+        self,
+        account_id: str,
+        *,
+        type: InvoiceType | str | None = None,
+        status: InvoiceStatus | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Invoice]:
+        """The account's invoices, pending ones included, newest first (R-INV-8)."""
+        type_ = InvoiceType(type) if type is not None else None
+        status_ = InvoiceStatus(status) if status is not None else None
+        self._check_range(since, until, limit)
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Page[Invoice]:
+            self._load(unit, account_id, now, out)
+            return unit.invoice_page(
+                account_id,
+                type=type_,
+                status=status_,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
+            )
+
+        return self._write(work)
+
+    def invoice(self, account_id: str, code: str) -> Invoice:
+        """One invoice of the account; ``InvoiceNotFound`` when the code is not its own."""
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Invoice:
+            self._load(unit, account_id, now, out)
+            found = unit.get_invoice(code)
+            if found is None or found.account_id != account_id:
+                raise InvoiceNotFound(f"account {account_id!r} has no invoice {code!r}", code_=code)
+            return found
+
+        return self._write(work)
+
+    def render_invoice(
+        self, account_id: str, code: str, *, format: str = "pdf", locale: str | None = None
+    ) -> bytes:
+        """The invoice as a document to download: ``pdf``, ``html`` or ``text`` (R-INV-8)."""
+        from subkit.render import render_invoice
+
+        invoice = self.invoice(account_id, code)
+        timezone = self.subscription(account_id).timezone
+        return render_invoice(
+            invoice, self.catalogue, format=format, locale=locale, timezone=timezone
+        )
+
+    # -- payments -------------------------------------------------------------------------------
+
+    def apply_payment(self, event: PaymentEvent) -> Invoice:
+        """Apply a gateway's payment result, exactly once (R-INV-4, R-INV-5, R-INV-6)."""
+        if not isinstance(event, PaymentEvent):
+            raise TypeError("apply_payment takes a PaymentEvent")
+        status = PaymentStatus(event.status)
+        amount = self.catalogue.money(event.amount)
+        if event.at is not None:
+            ensure_aware(event.at, "event.at")
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Invoice:
+            invoice = unit.get_invoice(event.invoice_code)
+            if invoice is None:
+                raise InvoiceNotFound(
+                    f"no invoice {event.invoice_code!r}", code_=event.invoice_code
+                )
+            account = self._load(unit, invoice.account_id, now, out)
+            invoice = unit.get_invoice(event.invoice_code) or invoice  # catch-up may expire it
+            if event.event_id is not None:
+                seen = unit.get_record(invoice.account_id, "payment_event", event.event_id)
+                if seen is not None:
+                    return invoice
+                unit.put_record(
+                    IdempotencyRecord(invoice.account_id, "payment_event", event.event_id, "", {})
+                )
+            at = min(event.at or now, now)
+            decision = orders.payment_decision(invoice, status, event.reference, amount)
+            if decision == "mismatch":
+                raise PaymentAmountMismatch(
+                    f"payment of {amount} for invoice {invoice.code} does not match its total "
+                    f"{invoice.total}",
+                    expected=invoice.total,
+                    received=amount,
+                )
+            if decision == "ignore":
+                return invoice
+            if decision == "duplicate":
+                updated = attrs.evolve(
+                    invoice,
+                    extra_payments=(*invoice.extra_payments, event.reference),
+                    version=invoice.version + 1,
+                )
+                unit.update_invoice(updated)
+                out.events.append(
+                    DomainEvent(
+                        "payment.duplicate",
+                        invoice.account_id,
+                        at,
+                        {
+                            "invoice_code": invoice.code,
+                            "reference": event.reference,
+                            "amount": amount.amount,
+                        },
+                    )
+                )
+                return updated
+            if decision == "refund":
+                updated = move(invoice, InvoiceStatus.REFUNDED, at, version=invoice.version + 1)
+                unit.update_invoice(updated)
+                out.events.append(
+                    DomainEvent(
+                        "invoice.refunded", invoice.account_id, at, {"invoice_code": invoice.code}
+                    )
+                )
+                return updated
+            if decision in ("failed", "expired"):
+                target = InvoiceStatus(decision)
+                updated = move(invoice, target, at, version=invoice.version + 1)
+                unit.update_invoice(updated)
+                pending = dict(account.pending)
+                pending.pop(invoice.code, None)
+                sub = accounts.void_invoice(account.subscription, invoice.code)
+                self._save(unit, attrs.evolve(account, pending=pending, subscription=sub), ())
+                out.events.append(
+                    DomainEvent(
+                        f"invoice.{decision}",
+                        invoice.account_id,
+                        at,
+                        {"invoice_code": invoice.code},
+                    )
+                )
+                return updated
+            # decision == "pay": mark paid and apply the effect in this same transaction.
+            result = orders.apply_paid(account, self.catalogue, invoice, at)
+            updated = move(
+                invoice,
+                InvoiceStatus.PAID,
+                at,
+                paid_at=at,
+                reference=event.reference,
+                effect=Effect.APPLIED if result.applied else Effect.UNAPPLIED,
+                version=invoice.version + 1,
+            )
+            unit.update_invoice(updated)
+            self._save(unit, result.account, result.entries)
+            out.events.append(
+                DomainEvent(
+                    "invoice.paid",
+                    invoice.account_id,
+                    at,
+                    {"invoice_code": invoice.code, "total": invoice.total.amount},
+                )
+            )
+            if not result.applied:
+                out.events.append(
+                    DomainEvent(
+                        "invoice.unapplied",
+                        invoice.account_id,
+                        at,
+                        {"invoice_code": invoice.code, "reason": result.reason or ""},
+                    )
+                )
+            out.events.extend(result.events)
+            return updated
+
+        return self._write(work)
+
+    # -- the billing run ------------------------------------------------------------------------
+
+    def advance(self, now: datetime | None = None) -> RunReport:
+        """Apply everything due up to ``now`` for every account (R-TIME); idempotent."""
+        clock_now = self._now()
+        until = clock_now if now is None else ensure_aware(now, "now")
+        if until > clock_now:
+            raise InvalidTime(f"cannot run to {until.isoformat()}, later than the clock's now")
+        counts: Counter[str] = Counter()
+        touched: list[str] = []
+        after: str | None = None
+        while True:
+            with self.store.transaction() as unit:
+                batch = unit.due_accounts(until, after=after, limit=500)
+            if not batch:
+                break
+            for account_id in batch:
+                caught = self._advance_account(account_id, until)
+                if caught:
+                    counts.update(caught)
+                    touched.append(account_id)
+            after = batch[-1]
+        return RunReport(until=until, accounts=tuple(touched), counts=dict(counts))
+
+    def _advance_account(self, account_id: str, until: datetime) -> dict[str, int]:
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> dict[str, int]:
+            account = unit.get_account(account_id)
+            if account is None:
+                return {}
+            caught = accounts.catch_up(account, self.catalogue, until)
+            if caught.account == account:
+                return {}
+            self._apply_catch_up(unit, account, caught, out)
+            return dict(caught.counts)
+
+        return self._write(work)
+
+
+__all__ = ["Balances", "Billing", "Checkout", "PaymentEvent", "RunReport", "SystemClock"]

@@ -1,0 +1,302 @@
+"""Fakes of every port, for hosts' tests and subkit's own: ``InMemoryStore``, ``FakeGateway``,
+``FixedClock``, ``RecordingSink``, ``StaticUsage``.
+
+The in-memory store has real transactional semantics: a unit of work sees its own writes,
+commits them all at once or none, and detects conflicting concurrent commits through the
+aggregates' versions (optimistic locking), as a database store would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import attrs
+from dateutil.relativedelta import relativedelta
+
+from subkit.account import Account
+from subkit.cycles import ensure_aware
+from subkit.errors import AccountExists, ConcurrencyConflict, InvalidTime, StoreError
+from subkit.events import DomainEvent
+from subkit.idempotency import IdempotencyRecord
+from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
+from subkit.paging import Page
+from subkit.plans import Usage
+from subkit.ports import PaymentRequest, PaymentSession
+from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
+
+
+class FixedClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = ensure_aware(start, "start")
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta | relativedelta) -> datetime:
+        """Move forward by ``delta`` (a ``timedelta`` or a calendar ``relativedelta``)."""
+        moved = self._now + delta
+        if moved < self._now:
+            raise InvalidTime("a clock does not go backwards")
+        self._now = moved
+        return moved
+
+    def set(self, when: datetime) -> datetime:
+        """Jump to ``when`` (never backwards)."""
+        when = ensure_aware(when, "when")
+        if when < self._now:
+            raise InvalidTime("a clock does not go backwards")
+        self._now = when
+        return when
+
+
+class FakeGateway:
+    """A payment gateway that records every request and answers with a made-up session."""
+
+    def __init__(self) -> None:
+        self.requests: list[PaymentRequest] = []
+        self.fail_next: Exception | None = None
+        self._numbers = itertools.count(1)
+
+    def create_payment(self, request: PaymentRequest) -> PaymentSession:
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        self.requests.append(request)
+        reference = f"PAY-{next(self._numbers):06d}"
+        return PaymentSession(
+            redirect_url=f"https://pay.invalid/checkout/{request.invoice_code}",
+            reference=reference,
+            expires_at=request.expires_at,
+        )
+
+
+class RecordingSink:
+    """An event sink that keeps what it receives, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[DomainEvent] = []
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        self.events.extend(events)
+
+    def names(self) -> list[str]:
+        return [event.name for event in self.events]
+
+
+class StaticUsage:
+    """A usage source with fixed numbers per account (default 0 users, 0 contacts)."""
+
+    def __init__(self, usage: dict[str, Usage] | None = None) -> None:
+        self.usage = dict(usage or {})
+
+    def in_use(self, account_id: str) -> Usage:
+        return self.usage.get(account_id, Usage(0, 0))
+
+
+@attrs.define
+class _State:
+    accounts: dict[str, Account] = attrs.field(factory=dict)
+    invoices: dict[str, Invoice] = attrs.field(factory=dict)
+    invoice_order: dict[str, list[str]] = attrs.field(factory=dict)
+    ledger: dict[str, list[LedgerEntry]] = attrs.field(factory=dict)
+    records: dict[tuple[str, str, str], IdempotencyRecord] = attrs.field(factory=dict)
+    sequence: int = 0
+
+
+class _MemoryUnit:
+    """Reads through to the committed state; buffers writes until commit."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+        self.accounts: dict[str, Account] = {}
+        self.account_bases: dict[str, int | None] = {}
+        self.invoices: dict[str, Invoice] = {}
+        self.invoice_bases: dict[str, int | None] = {}
+        self.entries: list[LedgerEntry] = []
+        self.records: dict[tuple[str, str, str], IdempotencyRecord] = {}
+        self.sequence_base = state.sequence
+        self.sequence_used = 0
+
+    # accounts
+    def get_account(self, account_id: str) -> Account | None:
+        if account_id in self.accounts:
+            return self.accounts[account_id]
+        return self._state.accounts.get(account_id)
+
+    def add_account(self, account: Account) -> None:
+        if self.get_account(account.account_id) is not None:
+            raise AccountExists(
+                f"account {account.account_id!r} exists", account_id=account.account_id
+            )
+        self.account_bases.setdefault(account.account_id, None)
+        self.accounts[account.account_id] = account
+
+    def update_account(self, account: Account) -> None:
+        current = self.get_account(account.account_id)
+        if current is None or current.version != account.version - 1:
+            raise ConcurrencyConflict(f"account {account.account_id!r} changed meanwhile")
+        self.account_bases.setdefault(account.account_id, current.version)
+        self.accounts[account.account_id] = account
+
+    def due_accounts(self, until: datetime, *, after: str | None, limit: int) -> list[str]:
+        merged = {**self._state.accounts, **self.accounts}
+        due = sorted(
+            account_id
+            for account_id, account in merged.items()
+            if account.due_at <= until and (after is None or account_id > after)
+        )
+        return due[:limit]
+
+    # ledger
+    def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
+        self.entries.extend(entries)
+
+    def _all_entries(self, account_id: str) -> list[LedgerEntry]:
+        mine = [e for e in self.entries if e.account_id == account_id]
+        return self._state.ledger.get(account_id, []) + mine
+
+    def ledger_page(
+        self,
+        account_id: str,
+        *,
+        balance: Balance | None,
+        kind: EntryKind | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[LedgerEntry]:
+        position = decode_cursor(cursor) if cursor else None
+        items: list[LedgerEntry] = []
+        for entry in reversed(self._all_entries(account_id)):
+            if position is not None and (entry.at, entry.seq) >= position:
+                continue
+            if balance is not None and entry.balance != balance:
+                continue
+            if kind is not None and entry.kind != kind:
+                continue
+            if since is not None and entry.at < since:
+                continue
+            if until is not None and entry.at >= until:
+                continue
+            items.append(entry)
+        # Entries are appended in (at, seq) order per account, but a late-dated expiry can be
+        # written after a later entry; sort the page's candidates to honour the contract.
+        items.sort(key=lambda e: (e.at, e.seq), reverse=True)
+        page = items[:limit]
+        more = len(items) > limit
+        next_cursor = encode_cursor(page[-1].at, page[-1].seq) if more and page else None
+        return Page(tuple(page), next_cursor)
+
+    # invoices
+    def next_invoice_number(self) -> int:
+        self.sequence_used += 1
+        return self.sequence_base + self.sequence_used
+
+    def get_invoice(self, code: str) -> Invoice | None:
+        if code in self.invoices:
+            return self.invoices[code]
+        return self._state.invoices.get(code)
+
+    def add_invoice(self, invoice: Invoice) -> None:
+        if self.get_invoice(invoice.code) is not None:
+            raise StoreError(f"invoice code {invoice.code!r} is already used")
+        self.invoice_bases.setdefault(invoice.code, None)
+        self.invoices[invoice.code] = invoice
+
+    def update_invoice(self, invoice: Invoice) -> None:
+        current = self.get_invoice(invoice.code)
+        if current is None or current.version != invoice.version - 1:
+            raise ConcurrencyConflict(f"invoice {invoice.code!r} changed meanwhile")
+        self.invoice_bases.setdefault(invoice.code, current.version)
+        self.invoices[invoice.code] = invoice
+
+    def invoice_page(
+        self,
+        account_id: str,
+        *,
+        type: InvoiceType | None,
+        status: InvoiceStatus | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Invoice]:
+        codes = list(self._state.invoice_order.get(account_id, []))
+        codes += [
+            c for c, i in self.invoices.items() if i.account_id == account_id and c not in codes
+        ]
+        invoices = [inv for inv in (self.get_invoice(c) for c in codes) if inv is not None]
+        ranked = sorted(enumerate(invoices), key=lambda p: (p[1].requested_at, p[0]), reverse=True)
+        position = decode_cursor(cursor) if cursor else None
+        items: list[tuple[int, Invoice]] = []
+        for order, invoice in ranked:
+            if position is not None and (invoice.requested_at, order) >= position:
+                continue
+            if type is not None and invoice.type != type:
+                continue
+            if status is not None and invoice.status != status:
+                continue
+            if since is not None and invoice.requested_at < since:
+                continue
+            if until is not None and invoice.requested_at >= until:
+                continue
+            items.append((order, invoice))
+        page = items[:limit]
+        more = len(items) > limit
+        next_cursor = encode_cursor(page[-1][1].requested_at, page[-1][0]) if more else None
+        return Page(tuple(invoice for _, invoice in page), next_cursor)
+
+    # idempotency
+    def get_record(self, account_id: str, scope: str, key: str) -> IdempotencyRecord | None:
+        found = self.records.get((account_id, scope, key))
+        return found if found is not None else self._state.records.get((account_id, scope, key))
+
+    def put_record(self, record: IdempotencyRecord) -> None:
+        self.records[(record.account_id, record.scope, record.key)] = record
+
+
+class InMemoryStore:
+    """A ``Store`` in a process's memory, with all-or-nothing commits and optimistic locks."""
+
+    def __init__(self) -> None:
+        self._state = _State()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[_MemoryUnit]:
+        unit = _MemoryUnit(self._state)
+        yield unit
+        self._commit(unit)
+
+    def _commit(self, unit: _MemoryUnit) -> None:
+        state = self._state
+        with self._lock:
+            for account_id, base in unit.account_bases.items():
+                stored = state.accounts.get(account_id)
+                if (stored.version if stored else None) != base:
+                    raise ConcurrencyConflict(f"account {account_id!r} changed meanwhile")
+            for code, base in unit.invoice_bases.items():
+                stored_invoice = state.invoices.get(code)
+                if (stored_invoice.version if stored_invoice else None) != base:
+                    raise ConcurrencyConflict(f"invoice {code!r} changed meanwhile")
+            if unit.sequence_used and state.sequence != unit.sequence_base:
+                raise ConcurrencyConflict("the invoice sequence moved meanwhile")
+            state.accounts.update(unit.accounts)
+            for code, invoice in unit.invoices.items():
+                if code not in state.invoices:
+                    state.invoice_order.setdefault(invoice.account_id, []).append(code)
+                state.invoices[code] = invoice
+            for entry in unit.entries:
+                state.ledger.setdefault(entry.account_id, []).append(entry)
+            state.records.update(unit.records)
+            state.sequence += unit.sequence_used
+
+
+__all__ = ["FakeGateway", "FixedClock", "InMemoryStore", "RecordingSink", "StaticUsage"]
