@@ -1,4 +1,4 @@
-"""The ports a host plugs in: ``Store``, ``PaymentGateway``, ``Clock``, ``EventSink``, ``UsageSource``.
+"""The ports a host plugs in: Store, PaymentGateway, Clock, EventSink and UsageSource.
 
 Each is a :class:`typing.Protocol`: implement the methods, inherit from nothing. The docstrings
 are the contracts; :mod:`subkit.testing` ships a fake of each and the store contract suite.
