@@ -1,0 +1,224 @@
+"""What an invoice document says, with every text already localised (R-INV-8).
+
+The three renderers (text, HTML, PDF) lay out the same :class:`Document`, so they cannot
+disagree about a label, a date or an amount. Building one is pure except for reading the
+seller's logo file when one is configured and exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import attrs
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+
+from subkit.cycles import Period, zone
+from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
+from subkit.labels import document_labels, label, language
+from subkit.money import Money, format_money
+from subkit.plans import Catalogue, Tax, TaxMode
+
+DATE_PATTERN = "d MMM y"
+DATETIME_PATTERN = "d MMM y, HH:mm z"
+
+_LOGO_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+}
+
+
+@attrs.frozen
+class Logo:
+    data: bytes
+    mime: str
+
+
+@attrs.frozen
+class DocumentLine:
+    description: str
+    period: str  # "" when the line has no period
+    quantity: str
+    unit_price: str
+    amount: str
+
+
+@attrs.frozen
+class Document:
+    """An invoice as display strings. ``fields`` are (label, value) pairs in print order."""
+
+    language: str
+    locale: str
+    labels: Mapping[str, str]
+    title: str
+    code: str
+    requested_at: datetime
+    status: InvoiceStatus
+    stamp: str
+    seller: tuple[str, ...]
+    buyer: tuple[str, ...]
+    fields: tuple[tuple[str, str], ...]
+    lines: tuple[DocumentLine, ...]
+    subtotal: str
+    tax_label: str | None  # None: no tax line
+    tax: str
+    total: str
+    seller_name: str
+    logo: Logo | None = None
+
+
+def babel_locale(locale: str) -> str:
+    """A locale Babel knows whose language subkit has labels for (``en`` otherwise)."""
+    lang = language(locale)
+    try:
+        parsed = Locale.parse(str(locale).replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return lang
+    return str(parsed) if parsed.language == lang else lang
+
+
+def format_rate(rate: Fraction, locale: str) -> str:
+    """A rate as a percentage: ``12%``, ``2,5%`` (id) / ``2.5%`` (en)."""
+    percent = Decimal(rate.numerator * 100) / Decimal(rate.denominator)
+    return f"{format_decimal(percent, format='#,##0.##', locale=locale)}%"
+
+
+def tax_label(tax: Tax, labels: Mapping[str, str], locale: str) -> str:
+    """The tax line's label: ``PPN 12% × 11/12``, ``Tax 12% on 11/12 (included)``."""
+    if tax.mode is TaxMode.NONE:
+        return labels["tax"]
+    parts = [labels["tax"], format_rate(tax.rate, locale)]
+    if tax.base != 1:
+        parts.append(labels["tax_base"].format(base=f"{tax.base.numerator}/{tax.base.denominator}"))
+    if tax.mode is TaxMode.INCLUSIVE:
+        parts.append(labels["tax_included"])
+    return " ".join(parts)
+
+
+def format_period(period: Period, tz: tzinfo, locale: str) -> str:
+    start = format_date(period.start.astimezone(tz).date(), DATE_PATTERN, locale=locale)
+    end = format_date(period.end.astimezone(tz).date(), DATE_PATTERN, locale=locale)
+    return f"{start} – {end}"
+
+
+def format_moment(at: datetime, tz: tzinfo, locale: str) -> str:
+    return str(format_datetime(at, DATETIME_PATTERN, tzinfo=tz, locale=locale))
+
+
+def _present(*values: str | None) -> tuple[str, ...]:
+    return tuple(
+        line.strip() for value in values if value for line in value.splitlines() if line.strip()
+    )
+
+
+def read_logo(path: str | None) -> Logo | None:
+    """The seller's logo when ``path`` names an existing PNG, JPEG or GIF file."""
+    if not path:
+        return None
+    file = Path(path)
+    mime = _LOGO_TYPES.get(file.suffix.lower())
+    if mime is None or not file.is_file():
+        return None
+    return Logo(file.read_bytes(), mime)
+
+
+def build_document(
+    invoice: Invoice,
+    catalogue: Catalogue,
+    *,
+    locale: str | None = None,
+    timezone: str | None = None,
+) -> Document:
+    """Localise ``invoice`` for display with ``catalogue``'s seller and tax setting.
+
+    ``locale`` and ``timezone`` default to the catalogue's policy.
+
+    Raises:
+        InvalidTime: ``timezone`` is not an IANA zone name.
+    """
+    wanted = locale or catalogue.policy.locale
+    loc = babel_locale(wanted)
+    lang = language(loc)
+    tz = zone(timezone or catalogue.policy.timezone)
+    labels = document_labels(lang)
+    dash = labels["none"]
+
+    def money(value: Money) -> str:
+        return format_money(value, loc)
+
+    seller = catalogue.seller
+    seller_block = _present(seller.name, seller.address, seller.email)
+    if seller.tax_number:
+        seller_block += (f"{labels['tax_number']}: {seller.tax_number.strip()}",)
+    profile = invoice.billing_profile
+    if profile is None:
+        buyer_block: tuple[str, ...] = (dash,)
+    else:
+        buyer_block = _present(profile.name, profile.address, profile.email)
+        if profile.tax_number:
+            buyer_block += (f"{labels['tax_number']}: {profile.tax_number.strip()}",)
+        buyer_block = buyer_block or (dash,)
+
+    stamp = label(invoice.status, lang).upper()
+    fields = (
+        (labels["code"], invoice.code),
+        (labels["type"], label(invoice.type, lang)),
+        (labels["package"], invoice.package or dash),
+        (labels["requested_at"], format_moment(invoice.requested_at, tz, loc)),
+        (
+            labels["paid_at"],
+            format_moment(invoice.paid_at, tz, loc) if invoice.paid_at is not None else dash,
+        ),
+        (labels["status"], label(invoice.status, lang)),
+        (labels["reference"], invoice.reference or dash),
+    )
+    lines = tuple(
+        DocumentLine(
+            description=line.description,
+            period=format_period(line.period, tz, loc) if line.period is not None else "",
+            quantity=str(format_decimal(line.quantity, locale=loc)),
+            unit_price=money(line.unit_price),
+            amount=money(line.amount),
+        )
+        for line in invoice.lines
+    )
+    tax = catalogue.policy.tax
+    taxable = tax.mode is not TaxMode.NONE and (
+        invoice.type is not InvoiceType.TOP_UP or tax.tax_top_ups
+    )
+    shown_tax: str | None = None
+    if taxable:
+        shown_tax = tax_label(tax, labels, loc)
+    elif not invoice.tax.is_zero:
+        # The catalogue no longer taxes what this invoice was taxed on: show the amount plainly.
+        shown_tax = labels["tax"]
+    return Document(
+        language=lang,
+        locale=loc,
+        labels=labels,
+        title=labels["title"],
+        code=invoice.code,
+        requested_at=invoice.requested_at,
+        status=invoice.status,
+        stamp=stamp,
+        seller=seller_block or (dash,),
+        buyer=buyer_block,
+        fields=fields,
+        lines=lines,
+        subtotal=money(invoice.subtotal),
+        tax_label=shown_tax,
+        tax=money(invoice.tax),
+        total=money(invoice.total),
+        seller_name=seller.name or "",
+        logo=read_logo(seller.logo),
+    )
+
+
+__all__ = ["Document", "DocumentLine", "Logo", "build_document", "read_logo"]
