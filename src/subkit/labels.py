@@ -17,8 +17,7 @@ from types import MappingProxyType
 LANGUAGES = ("en", "id")
 
 # One namespace per kind of value. A ``StrEnum`` is matched to the namespace whose keys
-# cover all of its values, so the enumerations need not be imported here (the ledger's
-# entry kinds and the subscription statuses live in modules that import this one's users).
+# cover all of its values, so this module imports no enumeration and any module may use it.
 _NAMESPACES: dict[str, dict[str, dict[str, str]]] = {
     "invoice_type": {
         "plan_purchase": {"en": "Plan purchase", "id": "Pembelian paket"},
@@ -55,6 +54,16 @@ _NAMESPACES: dict[str, dict[str, dict[str, str]]] = {
         "active": {"en": "Active", "id": "Aktif"},
         "past_due": {"en": "Past due", "id": "Lewat jatuh tempo"},
         "cancelling": {"en": "Cancelling", "id": "Akan berhenti"},
+    },
+    "addon_event": {
+        "bought": {"en": "Bought", "id": "Dibeli"},
+        "stopped": {"en": "Stopped", "id": "Dihentikan"},
+        "ended": {"en": "Ended", "id": "Berakhir"},
+    },
+    "lot_source": {
+        "included": {"en": "Included in plan", "id": "Termasuk paket"},
+        "top_up": {"en": "Top-up", "id": "Isi ulang"},
+        "adjustment": {"en": "Adjustment", "id": "Penyesuaian"},
     },
     "direction": {
         "upgrade": {"en": "Upgrade", "id": "Naik paket"},
