@@ -80,7 +80,8 @@ _STAMP_DEFAULT = (207, 34, 46)
 _MARGIN = 15.0
 _WIDTH = 210.0 - 2 * _MARGIN
 _COLUMNS = (64.0, 44.0, 12.0, 29.0, 31.0)  # description, period, qty, unit price, amount
-_ROW = 5.0
+_ROW = 4.3  # line height of the lines table
+_PAD = 0.6  # space between two rows
 _FONT = "helvetica"
 
 
@@ -170,7 +171,7 @@ def _header(pdf: FPDF, document: Document) -> None:
     pdf.set_xy(stamp_x, stamp_y)
     pdf.cell(stamp_w, 9, stamp, align="C")
     pdf.set_line_width(0.2)
-    pdf.set_y(max(left_bottom, stamp_y + 9) + 7)
+    pdf.set_y(max(left_bottom, stamp_y + 9) + 6)
 
 
 def _parties(pdf: FPDF, document: Document) -> None:
@@ -202,7 +203,7 @@ def _parties(pdf: FPDF, document: Document) -> None:
         pdf.cell(key_w, 4.6, latin1(key))
         _text(pdf, 8.5, "B" if key == labels["code"] else "")
         pdf.multi_cell(value_w, 4.6, latin1(value), align="L", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_y(max(left_bottom, pdf.get_y()) + 7)
+    pdf.set_y(max(left_bottom, pdf.get_y()) + 6)
 
 
 def _table_head(pdf: FPDF, document: Document) -> None:
@@ -223,13 +224,13 @@ def _table_row(pdf: FPDF, document: Document, line: DocumentLine) -> None:
     description = latin1(line.description)
     wrapped = pdf.multi_cell(desc_w, _ROW, description, dry_run=True, output="LINES")
     count = len(wrapped) if isinstance(wrapped, list) else 1
-    height = _ROW * max(1, count) + 1
+    height = _ROW * max(1, count) + _PAD
     if pdf.will_page_break(height):
         pdf.add_page()
         _table_head(pdf, document)
         _text(pdf, 8.5)
     top = pdf.get_y()
-    pdf.set_xy(_MARGIN, top + 0.5)
+    pdf.set_xy(_MARGIN, top + _PAD / 2)
     pdf.multi_cell(desc_w, _ROW, description, align="L", new_x="LMARGIN", new_y="NEXT")
     x = _MARGIN + _COLUMNS[0]
     cells = (
@@ -239,7 +240,7 @@ def _table_row(pdf: FPDF, document: Document, line: DocumentLine) -> None:
         (line.amount, "R", _INK),
     )
     for (text, align, colour), width in zip(cells, _COLUMNS[1:], strict=True):
-        pdf.set_xy(x, top + 0.5)
+        pdf.set_xy(x, top + _PAD / 2)
         _text(pdf, 8.5, colour=colour)
         pdf.cell(width, _ROW, latin1(text), align=align)
         x += width
