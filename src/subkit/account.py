@@ -20,7 +20,7 @@ from subkit.cycles import zone
 from subkit.events import DomainEvent
 from subkit.invoice import BillingProfile
 from subkit.plans import Catalogue
-from subkit.subscription import AddOnEvent, ScheduledChange, Subscription
+from subkit.subscription import AddOnEvent, AddOnEventKind, ScheduledChange, Subscription
 from subkit.wallet import Balance, LedgerEntry, Wallet
 
 
@@ -105,7 +105,7 @@ def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp
     counts: Counter[str] = Counter()
     account_id = account.account_id
     while True:
-        sub, wallet, pending = account.subscription, account.wallet, dict(account.pending)
+        sub, pending = account.subscription, dict(account.pending)
         due_invoice = min(pending.items(), key=lambda item: (item[1], item[0]), default=None)
         step_at = subs.next_event(sub)
         if due_invoice is not None and due_invoice[1] <= until and due_invoice[1] <= step_at:
@@ -119,27 +119,12 @@ def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp
         if step_at > until:
             break
         step = subs.advance_one(sub, catalogue)
-        change = wallets.expire_due(wallet, step.at)
-        wallet = change.wallet
-        entries.extend(change.entries)
-        if step.new_month:
-            wallet = wallets.reset_quota(wallet)
-        if step.grant is not None:
-            granted = grant_month(wallet, catalogue, step.grant, step.subscription, step.at)
-            wallet = granted.wallet
-            entries.extend(granted.entries)
-        for code in step.cancel_invoices:
-            if pending.pop(code, None) is not None:
-                cancelled.append((code, step.at))
-                counts["invoice_cancelled"] += 1
-        for kind in step.kinds:
-            counts[kind] += 1
-        events.extend(
-            DomainEvent(name, account_id, step.at, dict(facts)) for name, facts in step.events
-        )
-        account = attrs.evolve(
-            account, subscription=step.subscription, wallet=wallet, pending=pending
-        )
+        done = apply_step(account, catalogue, step)
+        account = done.account
+        entries.extend(done.entries)
+        cancelled.extend(done.cancelled_invoices)
+        events.extend(done.events)
+        counts.update(done.counts)
     # Lots can also expire between boundaries (a period cut short); expire what is due.
     change = wallets.expire_due(account.wallet, until)
     if change.entries:
@@ -156,6 +141,48 @@ def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp
     )
 
 
+def apply_step(account: Account, catalogue: Catalogue, step: subs.Step) -> CatchUp:
+    """Carry one subscription step into the wallet and the account's open invoices."""
+    wallet, pending = account.wallet, dict(account.pending)
+    entries: list[LedgerEntry] = []
+    change = wallets.expire_due(wallet, step.at)
+    wallet = change.wallet
+    entries.extend(change.entries)
+    if step.new_month:
+        wallet = wallets.reset_quota(wallet)
+    if step.grant is not None:
+        granted = grant_month(wallet, catalogue, step.grant, step.subscription, step.at)
+        wallet = granted.wallet
+        entries.extend(granted.entries)
+    cancelled = []
+    for code in step.cancel_invoices:
+        if pending.pop(code, None) is not None:
+            cancelled.append((code, step.at))
+    counts = Counter(step.kinds)
+    counts["invoice_cancelled"] += len(cancelled)
+    account_id = account.account_id
+    ended = [
+        AddOnEvent(step.at, str(facts["addon"]), AddOnEventKind.ENDED, int(str(facts["quantity"])))
+        for name, facts in step.events
+        if name == "addon.ended"
+    ]
+    return CatchUp(
+        account=attrs.evolve(
+            account,
+            subscription=step.subscription,
+            wallet=wallet,
+            pending=pending,
+            addon_events=(*account.addon_events, *ended),
+        ),
+        entries=tuple(entries),
+        cancelled_invoices=tuple(cancelled),
+        events=tuple(
+            DomainEvent(name, account_id, step.at, dict(facts)) for name, facts in step.events
+        ),
+        counts={kind: n for kind, n in counts.items() if n},
+    )
+
+
 def open_account(
     account_id: str, catalogue: Catalogue, at: datetime, timezone: str
 ) -> tuple[Account, tuple[LedgerEntry, ...]]:
@@ -167,4 +194,12 @@ def open_account(
     return Account(subscription=sub, wallet=granted.wallet), granted.entries
 
 
-__all__ = ["Account", "CatchUp", "catch_up", "expire_included_now", "grant_month", "open_account"]
+__all__ = [
+    "Account",
+    "CatchUp",
+    "apply_step",
+    "catch_up",
+    "expire_included_now",
+    "grant_month",
+    "open_account",
+]

@@ -104,6 +104,9 @@ class Order:
     immediate: bool = False
     balance: Balance | None = None
     amount: Money | None = None
+    # The subscription's state the order was priced on (plan, interval, paid time): a late
+    # payment applies only while it still holds (R-INV-5).
+    basis: str | None = None
 
 
 @attrs.frozen

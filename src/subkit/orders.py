@@ -72,20 +72,33 @@ def top_up(catalogue: Catalogue, balance: Balance, amount: Money) -> Purchase:
 
 def accept_free(
     account: Account, catalogue: Catalogue, purchase: Purchase, at: datetime
-) -> tuple[Account, tuple[LedgerEntry, ...], tuple[DomainEvent, ...]]:
-    """Accept an order with nothing to pay at once (R-INV-1)."""
+) -> tuple[Account, tuple[LedgerEntry, ...], tuple[DomainEvent, ...], tuple[str, ...]]:
+    """Accept an order with nothing to pay at once (R-INV-1); returns invoices it replaces."""
+    from subkit import lifecycle
+
+    replaced = lifecycle.superseded(account.subscription, purchase.type, purchase.order)
+    pending = {code: due for code, due in account.pending.items() if code not in replaced}
+    account = attrs.evolve(account, pending=pending)
     result = apply_effect(account, catalogue, purchase.type, purchase.order, None, at)
-    return result.account, result.entries, result.events
+    return result.account, result.entries, result.events, replaced
 
 
-def placed(account: Account, purchase: Purchase, invoice: Invoice) -> Account:
-    """Remember a new open invoice on the account, so its expiry is due there (R-INV-3)."""
-    return attrs.evolve(account, pending={**account.pending, invoice.code: invoice.expires_at})
+def placed(
+    account: Account, purchase: Purchase, invoice: Invoice
+) -> tuple[Account, tuple[str, ...]]:
+    """Remember a new open invoice on the account, so its expiry is due there (R-INV-3).
 
+    Returns the account and the open invoices the new order replaces (a change cancels an
+    unpaid renewal or an unpaid earlier change, R-SUB-2), which the caller cancels.
+    """
+    from subkit import lifecycle
 
-def superseded(account: Account, purchase: Purchase) -> tuple[tuple[str, datetime], ...]:
-    """Open invoices a new order makes void (a change cancels an unpaid renewal, R-SUB-2)."""
-    return ()
+    sub = account.subscription
+    replaced = lifecycle.superseded(sub, purchase.type, purchase.order)
+    pending = {code: at for code, at in account.pending.items() if code not in replaced}
+    pending[invoice.code] = invoice.expires_at
+    sub = lifecycle.placed(sub, purchase.type, purchase.order, invoice.code)
+    return attrs.evolve(account, subscription=sub, pending=pending), replaced
 
 
 Decision = Literal["pay", "duplicate", "mismatch", "ignore", "failed", "expired", "refund"]
@@ -156,6 +169,5 @@ __all__ = [
     "apply_paid",
     "payment_decision",
     "placed",
-    "superseded",
     "top_up",
 ]

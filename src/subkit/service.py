@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 import attrs
 
 from subkit import account as accounts
-from subkit import orders
+from subkit import lifecycle, orders
+from subkit import subscription as subs
 from subkit import wallet as wallets
 from subkit.account import Account, CatchUp
-from subkit.cycles import ensure_aware, zone
+from subkit.cycles import Interval, ensure_aware, zone
 from subkit.errors import (
     AccountExists,
     AccountNotFound,
@@ -42,9 +43,10 @@ from subkit.invoice import (
     move,
     new_invoice,
 )
+from subkit.lifecycle import AvailableAddOn, HeldAddOn, OrderSummary, UsageOverview
 from subkit.money import Money
 from subkit.paging import Page
-from subkit.plans import Catalogue
+from subkit.plans import Catalogue, Usage
 from subkit.ports import (
     Clock,
     EventSink,
@@ -56,7 +58,7 @@ from subkit.ports import (
     UsageSource,
 )
 from subkit.serialize import from_dict, to_dict
-from subkit.subscription import Subscription
+from subkit.subscription import AddOnEvent, Subscription, SubscriptionStatus
 from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
 
 T = TypeVar("T")
@@ -256,10 +258,12 @@ class Billing:
                     return from_dict(Checkout, earlier), False
             purchase = decide(account, now)
             if purchase.total.is_zero:
-                account, entries, events = orders.accept_free(
+                account, entries, events, replaced = orders.accept_free(
                     account, self.catalogue, purchase, now
                 )
                 self._save(unit, account, entries)
+                for old in replaced:
+                    self._void(unit, old, InvoiceStatus.CANCELLED, now)
                 out.events.extend(events)
                 checkout = Checkout(None, None)
             else:
@@ -285,10 +289,10 @@ class Billing:
                     billing_profile=account.profile,
                 )
                 unit.add_invoice(invoice)
-                account = orders.placed(account, purchase, invoice)
+                account, replaced = orders.placed(account, purchase, invoice)
                 self._save(unit, account, ())
-                for code_, at in orders.superseded(account, purchase):
-                    self._void(unit, code_, InvoiceStatus.CANCELLED, at)
+                for old in replaced:
+                    self._void(unit, old, InvoiceStatus.CANCELLED, now)
                 out.events.append(
                     DomainEvent(
                         "invoice.created",
@@ -665,6 +669,220 @@ class Billing:
             return updated
 
         return self._write(work)
+
+    # -- plan changes, renewals, add-ons ----------------------------------------------------------
+
+    def _in_use(self, account_id: str) -> Usage | None:
+        return self.usage.in_use(account_id) if self.usage is not None else None
+
+    def quote_change(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        interval: Interval | str | None = None,
+        addons: Mapping[str, int] | None = None,
+    ) -> OrderSummary:
+        """The Order Summary of a plan change, without buying anything (R-SUB-2, R-SUB-3)."""
+        usage = self._in_use(account_id)
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> OrderSummary:
+            account = self._load(unit, account_id, now, out)
+            return lifecycle.quote_change(
+                account, self.catalogue, plan, interval, addons, now, usage
+            ).summary
+
+        return self._write(work)
+
+    def change_plan(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        interval: Interval | str | None = None,
+        addons: Mapping[str, int] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Checkout:
+        """Check out a plan change: the quote's lines become the invoice (R-SUB-2)."""
+        arguments = {"op": "change", "plan": plan, "interval": interval, "addons": addons}
+        return self._checkout(
+            account_id,
+            idempotency_key,
+            arguments,
+            lambda account, now: (
+                lifecycle.quote_change(
+                    account, self.catalogue, plan, interval, addons, now
+                ).purchase
+            ),
+        )
+
+    def cancel_change(self, account_id: str) -> Subscription:
+        """Cancel a scheduled change that is not paid yet; its invoice is cancelled."""
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
+            account = self._load(unit, account_id, now, out)
+            sub, codes = lifecycle.cancel_change(account.subscription)
+            pending = {c: t for c, t in account.pending.items() if c not in codes}
+            self._save(unit, attrs.evolve(account, subscription=sub, pending=pending), ())
+            for code in codes:
+                self._void(unit, code, InvoiceStatus.CANCELLED, now)
+            out.events.append(DomainEvent("subscription.change_cancelled", account_id, now, {}))
+            return sub
+
+        return self._write(work)
+
+    def quote_renewal(self, account_id: str) -> OrderSummary:
+        """The price of one more period of the current plan (R-SUB-4)."""
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> OrderSummary:
+            account = self._load(unit, account_id, now, out)
+            return lifecycle.quote_renewal(account, self.catalogue, now).summary
+
+        return self._write(work)
+
+    def renew(self, account_id: str, *, idempotency_key: str | None = None) -> Checkout:
+        """Check out one more period of the current plan and add-ons (R-SUB-4)."""
+        return self._checkout(
+            account_id,
+            idempotency_key,
+            {"op": "renew"},
+            lambda account, now: lifecycle.quote_renewal(account, self.catalogue, now).purchase,
+        )
+
+    def quote_addons(self, account_id: str, quantities: Mapping[str, int]) -> OrderSummary:
+        """Price add-on units, prorated for the rest of the period (R-ADD-3)."""
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> OrderSummary:
+            account = self._load(unit, account_id, now, out)
+            return lifecycle.quote_addons(account, self.catalogue, quantities, now).summary
+
+        return self._write(work)
+
+    def buy_addons(
+        self,
+        account_id: str,
+        quantities: Mapping[str, int],
+        *,
+        idempotency_key: str | None = None,
+    ) -> Checkout:
+        """Check out add-on units; they are active once the invoice is paid (R-ADD-3)."""
+        return self._checkout(
+            account_id,
+            idempotency_key,
+            {"op": "addons", "quantities": dict(quantities)},
+            lambda account, now: (
+                lifecycle.quote_addons(account, self.catalogue, quantities, now).purchase
+            ),
+        )
+
+    def available_addons(self, account_id: str) -> list[AvailableAddOn]:
+        """The add-ons the current plan sells and how many more can be bought (R-ADD-4)."""
+        sub = self.subscription(account_id)
+        return [
+            AvailableAddOn(
+                code=addon.code,
+                name=addon.name,
+                unit_price=addon.price(sub.interval),
+                adds=dict(addon.adds),
+                can_buy=max(0, addon.max_quantity - sub.addons.get(addon.code, 0)),
+            )
+            for addon in self.catalogue.addons_for(sub.plan)
+        ]
+
+    def addons(self, account_id: str) -> list[HeldAddOn]:
+        """Add-ons held now, with the units stopping and when they end (R-ADD-4)."""
+        sub = self.subscription(account_id)
+        held = []
+        for code, quantity in sub.addons.items():
+            stops = [(stop.quantity, stop.ends_at) for stop in sub.stops if stop.code == code]
+            held.append(
+                HeldAddOn(
+                    code=code,
+                    name=self.catalogue.addon(code).name,
+                    quantity=quantity,
+                    stopping=sum(q for q, _ in stops),
+                    stops=tuple(stops),
+                )
+            )
+        return held
+
+    def stop_addon(self, account_id: str, addon: str, *, quantity: int | None = None) -> HeldAddOn:
+        """Stop add-on units at the end of the paid time; no refund (R-ADD-4)."""
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
+            account = self._load(unit, account_id, now, out)
+            sub, event = lifecycle.stop_addon(
+                account.subscription, self.catalogue, addon, quantity, now
+            )
+            history = (*account.addon_events, event)
+            self._save(unit, attrs.evolve(account, subscription=sub, addon_events=history), ())
+            out.events.append(
+                DomainEvent(
+                    "addon.stopped", account_id, now, {"addon": addon, "quantity": event.quantity}
+                )
+            )
+
+        self._write(work)
+        return next(held for held in self.addons(account_id) if held.code == addon)
+
+    def addon_history(self, account_id: str) -> list[AddOnEvent]:
+        """Every add-on purchase, stop and end, oldest first (R-ADD-6)."""
+        return list(self._read(account_id).addon_events)
+
+    # -- cancellation ---------------------------------------------------------------------------
+
+    def unsubscribe(self, account_id: str) -> Subscription:
+        """Cancel at the end of the paid time; past due lapses at once (R-SUB-6)."""
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
+            account = self._load(unit, account_id, now, out)
+            sub = account.subscription
+            if sub.status is SubscriptionStatus.PAST_DUE:
+                step = subs.fall_back(sub, self.catalogue, now, "lapsed")
+                caught = accounts.apply_step(account, self.catalogue, step)
+                saved = self._apply_catch_up(unit, account, caught, out)
+                return saved.subscription
+            sub, codes = lifecycle.unsubscribe(sub, self.catalogue)
+            pending = {c: t for c, t in account.pending.items() if c not in codes}
+            self._save(unit, attrs.evolve(account, subscription=sub, pending=pending), ())
+            for code in codes:
+                self._void(unit, code, InvoiceStatus.CANCELLED, now)
+            out.events.append(
+                DomainEvent(
+                    "subscription.cancelling",
+                    account_id,
+                    now,
+                    {"ends_at": sub.paid_through.isoformat()},
+                )
+            )
+            return sub
+
+        return self._write(work)
+
+    def resume(self, account_id: str) -> Subscription:
+        """Undo ``unsubscribe`` before the paid time ends (R-SUB-6)."""
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
+            account = self._load(unit, account_id, now, out)
+            sub = lifecycle.resume(account.subscription)
+            self._save(unit, attrs.evolve(account, subscription=sub), ())
+            out.events.append(DomainEvent("subscription.resumed", account_id, now, {}))
+            return sub
+
+        return self._write(work)
+
+    # -- usage ----------------------------------------------------------------------------------
+
+    def usage_overview(self, account_id: str) -> UsageOverview:
+        """Plan, period, limits, usage, balances and add-ons in one value (R-USE-1)."""
+        account = self._read(account_id)
+        usage = self._in_use(account_id)
+        return lifecycle.overview(account, self.catalogue, self._now(), usage)
+
+    def check_limit(self, account_id: str, resource: str, wanted_total: int) -> None:
+        """Raise ``LimitExceeded`` when ``wanted_total`` users or contacts is over the limit."""
+        sub = self.subscription(account_id)
+        lifecycle.check_limit(self.catalogue, sub, resource, wanted_total)
 
     # -- the billing run ------------------------------------------------------------------------
 
