@@ -4,7 +4,21 @@ from importlib.metadata import PackageNotFoundError, version
 
 from subkit import errors
 from subkit.cycles import Interval, Period
+from subkit.errors import *  # noqa: F403 - SPEC section 10: errors re-exported at the top
+from subkit.errors import __all__ as _error_names
+from subkit.events import DomainEvent
+from subkit.invoice import (
+    BillingProfile,
+    Effect,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    InvoiceType,
+    PaymentStatus,
+)
+from subkit.lifecycle import AvailableAddOn, HeldAddOn, OrderSummary, UsageOverview
 from subkit.money import Money, Rounding, format_money
+from subkit.paging import Page
 from subkit.plans import (
     AddOn,
     Catalogue,
@@ -17,30 +31,68 @@ from subkit.plans import (
     TaxMode,
     Usage,
 )
-from subkit.wallet import Balance
+from subkit.ports import PaymentRequest, PaymentSession
+from subkit.service import Balances, Billing, Checkout, PaymentEvent, RunReport
+from subkit.subscription import (
+    AddOnEvent,
+    AddOnEventKind,
+    ScheduledChange,
+    Subscription,
+    SubscriptionStatus,
+)
+from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
 
 try:
     __version__ = version("subkit")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = [
+__all__ = [  # the error names are added from subkit.errors below
     "AddOn",
+    "AddOnEvent",
+    "AddOnEventKind",
+    "AvailableAddOn",
     "Balance",
+    "Balances",
+    "Billing",
+    "BillingProfile",
     "Catalogue",
     "ChangeTiming",
+    "Charge",
+    "Checkout",
     "Direction",
+    "DomainEvent",
+    "Effect",
     "Entitlement",
     "Entitlements",
+    "EntryKind",
+    "HeldAddOn",
     "Interval",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceStatus",
+    "InvoiceType",
+    "LedgerEntry",
     "Money",
+    "OrderSummary",
+    "Page",
+    "PaymentEvent",
+    "PaymentRequest",
+    "PaymentSession",
+    "PaymentStatus",
     "Period",
     "Plan",
     "Reduction",
     "Rounding",
+    "RunReport",
+    "ScheduledChange",
+    "Subscription",
+    "SubscriptionStatus",
     "TaxMode",
     "Usage",
+    "UsageOverview",
     "__version__",
     "errors",
     "format_money",
 ]
+__all__ = sorted({*__all__, *_error_names})
