@@ -1,0 +1,679 @@
+"""The embedded default store: one SQLite file, durable, safe for several threads and processes.
+
+Each unit of work is one SQLite transaction started with ``BEGIN IMMEDIATE``: it takes the
+database's write lock at once, so units (in any thread or process) run one after the other,
+each seeing everything committed before it. Values are kept as the JSON of
+:func:`subkit.serialize.to_dict` next to the columns that are searched and ordered on (instants
+as integer microseconds since the epoch, money as integer amounts), so what comes back equals
+what went in.
+
+Opening never writes to a file that is not a subkit database: the file is inspected through a
+read-only connection first, and a file that is not SQLite, a SQLite database of another
+application, a subkit database made by a newer subkit, or a read-only file raises
+:class:`~subkit.errors.StoreError` before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from subkit.account import Account
+from subkit.cycles import ensure_aware
+from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
+from subkit.idempotency import IdempotencyRecord
+from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
+from subkit.paging import Page
+from subkit.serialize import from_dict, to_dict
+from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
+
+#: Written into the database header (``PRAGMA application_id``): "SUKT".
+APPLICATION_ID: Final = 0x53554B54
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_SQLITE_HEADER: Final = b"SQLite format 3\x00"
+_SQLITE_BUSY: Final = 5
+_SQLITE_LOCKED: Final = 6
+
+
+def to_us(at: datetime) -> int:
+    """Return ``at`` as integer microseconds since the Unix epoch (UTC), the stored form."""
+    return (ensure_aware(at, "at") - _EPOCH) // _MICROSECOND
+
+
+def _json(value: Any) -> str:
+    return json.dumps(to_dict(value), separators=(",", ":"), ensure_ascii=False)
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+Migration = Callable[[sqlite3.Connection], None]
+
+_SCHEMA_1: Final = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    """CREATE TABLE accounts (
+        account_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        due_at_us INTEGER NOT NULL,
+        data TEXT NOT NULL
+    )""",
+    "CREATE INDEX accounts_by_due ON accounts (due_at_us, account_id)",
+    """CREATE TABLE ledger (
+        account_id TEXT NOT NULL REFERENCES accounts (account_id),
+        seq INTEGER NOT NULL,
+        at_us INTEGER NOT NULL,
+        balance TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        amount INTEGER NOT NULL,
+        balance_after INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        key TEXT,
+        invoice_code TEXT,
+        data TEXT NOT NULL,
+        PRIMARY KEY (account_id, seq)
+    ) WITHOUT ROWID""",
+    # One index per filter combination, each ending in (at, seq), so that every history
+    # page, filtered or not, is a range read of one page of index entries (R-BAL-7).
+    "CREATE INDEX ledger_by_time ON ledger (account_id, at_us DESC, seq DESC)",
+    "CREATE INDEX ledger_by_kind ON ledger (account_id, kind, at_us DESC, seq DESC)",
+    "CREATE INDEX ledger_by_balance ON ledger (account_id, balance, at_us DESC, seq DESC)",
+    "CREATE INDEX ledger_by_balance_kind"
+    " ON ledger (account_id, balance, kind, at_us DESC, seq DESC)",
+    """CREATE TABLE invoices (
+        code TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts (account_id),
+        seq INTEGER NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        requested_at_us INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        data TEXT NOT NULL
+    )""",
+    "CREATE INDEX invoices_by_account ON invoices (account_id, requested_at_us, seq)",
+    """CREATE TABLE idempotency (
+        account_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        result TEXT NOT NULL,
+        PRIMARY KEY (account_id, scope, key)
+    ) WITHOUT ROWID""",
+    "CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT INTO sequences (name, value) VALUES ('invoice', 0)",
+    f"PRAGMA application_id = {APPLICATION_ID}",
+)
+
+
+def _initial_schema(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA_1:
+        conn.execute(statement)
+
+
+#: Forward migrations: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
+#: Each runs inside the opening transaction; append, never edit or reorder.
+MIGRATIONS: list[Migration] = [_initial_schema]
+
+
+# -- the unit of work -------------------------------------------------------------------------
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in str(error)
+
+
+class SqliteUnit:
+    """One SQLite transaction's view of the store (a :class:`subkit.ports.UnitOfWork`)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.open = True
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        if not self.open:
+            raise StoreError("this unit of work was used after its transaction ended")
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite error: {exc}") from exc
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def get_account(self, account_id: str) -> Account | None:
+        row = self._run("SELECT data FROM accounts WHERE account_id = ?", (account_id,)).fetchone()
+        return None if row is None else from_dict(Account, json.loads(row[0]))
+
+    def add_account(self, account: Account) -> None:
+        try:
+            self._run(
+                "INSERT INTO accounts (account_id, version, due_at_us, data) VALUES (?, ?, ?, ?)",
+                (account.account_id, account.version, to_us(account.due_at), _json(account)),
+            )
+        except StoreError as exc:
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                raise AccountExists(
+                    f"account {account.account_id!r} exists", account_id=account.account_id
+                ) from None
+            raise
+
+    def update_account(self, account: Account) -> None:
+        cursor = self._run(
+            "UPDATE accounts SET version = ?, due_at_us = ?, data = ?"
+            " WHERE account_id = ? AND version = ?",
+            (
+                account.version,
+                to_us(account.due_at),
+                _json(account),
+                account.account_id,
+                account.version - 1,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise ConcurrencyConflict(
+                f"account {account.account_id!r} changed meanwhile "
+                f"(expected stored version {account.version - 1})",
+                account_id=account.account_id,
+            )
+
+    def due_accounts(self, until: datetime, *, after: str | None, limit: int) -> list[str]:
+        # The due index, not the primary key: only the due accounts are read (R-TIME), at the
+        # price of sorting them by id.
+        sql = "SELECT account_id FROM accounts INDEXED BY accounts_by_due WHERE due_at_us <= ?"
+        params: list[Any] = [to_us(until)]
+        if after is not None:
+            sql += " AND account_id > ?"
+            params.append(after)
+        sql += " ORDER BY account_id LIMIT ?"
+        params.append(limit)
+        return [row[0] for row in self._run(sql, params)]
+
+    # -- ledger -----------------------------------------------------------------------------
+
+    def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
+        if not entries:
+            return
+        if not self.open:
+            raise StoreError("this unit of work was used after its transaction ended")
+        rows = [
+            (
+                e.account_id,
+                e.seq,
+                to_us(e.at),
+                str(e.balance),
+                str(e.kind),
+                e.count,
+                e.amount.amount,
+                e.balance_after.amount,
+                e.amount.currency,
+                e.key,
+                e.invoice_code,
+                _json(e),
+            )
+            for e in entries
+        ]
+        try:
+            self._conn.executemany(
+                "INSERT INTO ledger (account_id, seq, at_us, balance, kind, count, amount,"
+                " balance_after, currency, key, invoice_code, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(
+                f"ledger entries not appended: {exc} (an (account_id, seq) is taken, "
+                "or the account does not exist)"
+            ) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite error: {exc}") from exc
+
+    def ledger_page(
+        self,
+        account_id: str,
+        *,
+        balance: Balance | None,
+        kind: EntryKind | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[LedgerEntry]:
+        where = ["account_id = ?"]
+        params: list[Any] = [account_id]
+        if balance is not None:
+            where.append("balance = ?")
+            params.append(str(balance))
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(str(kind))
+        index = {
+            (False, False): "ledger_by_time",
+            (False, True): "ledger_by_kind",
+            (True, False): "ledger_by_balance",
+            (True, True): "ledger_by_balance_kind",
+        }[(balance is not None, kind is not None)]
+        self._time_range(where, params, "at_us", since, until, cursor)
+        params.append(limit + 1)
+        rows = self._run(
+            # INDEXED BY: the page must be a range read of the index, never a scan and sort.
+            f"SELECT data FROM ledger INDEXED BY {index} WHERE {' AND '.join(where)}"
+            " ORDER BY at_us DESC, seq DESC LIMIT ?",
+            params,
+        ).fetchall()
+        items = tuple(from_dict(LedgerEntry, json.loads(row[0])) for row in rows[:limit])
+        next_cursor = None
+        if len(rows) > limit and items:
+            next_cursor = encode_cursor(items[-1].at, items[-1].seq)
+        return Page(items, next_cursor)
+
+    @staticmethod
+    def _time_range(
+        where: list[str],
+        params: list[Any],
+        column: str,
+        since: datetime | None,
+        until: datetime | None,
+        cursor: str | None,
+    ) -> None:
+        if since is not None:
+            where.append(f"{column} >= ?")
+            params.append(to_us(since))
+        # Keep exactly one upper bound, the stricter one, so SQLite seeks straight to it (with
+        # two, it seeks to one and filters the rows up to the other one by one).
+        until_us = to_us(until) if until is not None else None
+        if cursor:
+            at, seq = decode_cursor(cursor)
+            at_us = to_us(at)
+            if until_us is None or at_us < until_us:
+                where.append(f"({column}, seq) < (?, ?)")
+                params.extend((at_us, seq))
+                return
+        if until_us is not None:
+            where.append(f"{column} < ?")
+            params.append(until_us)
+
+    # -- invoices ---------------------------------------------------------------------------
+
+    def next_invoice_number(self) -> int:
+        self._run("UPDATE sequences SET value = value + 1 WHERE name = 'invoice'")
+        row = self._run("SELECT value FROM sequences WHERE name = 'invoice'").fetchone()
+        if row is None:  # pragma: no cover - the row is created with the schema
+            raise StoreError("the invoice sequence is missing from the database")
+        return int(row[0])
+
+    def get_invoice(self, code: str) -> Invoice | None:
+        row = self._run("SELECT data FROM invoices WHERE code = ?", (code,)).fetchone()
+        return None if row is None else from_dict(Invoice, json.loads(row[0]))
+
+    def add_invoice(self, invoice: Invoice) -> None:
+        if self._run("SELECT 1 FROM invoices WHERE code = ?", (invoice.code,)).fetchone():
+            raise StoreError(f"invoice code {invoice.code!r} is already used", code_=invoice.code)
+        self._run(
+            "INSERT INTO invoices (code, account_id, seq, type, status, requested_at_us, total,"
+            " version, data) VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM invoices),"
+            " ?, ?, ?, ?, ?, ?)",
+            (
+                invoice.code,
+                invoice.account_id,
+                str(invoice.type),
+                str(invoice.status),
+                to_us(invoice.requested_at),
+                invoice.total.amount,
+                invoice.version,
+                _json(invoice),
+            ),
+        )
+
+    def update_invoice(self, invoice: Invoice) -> None:
+        cursor = self._run(
+            "UPDATE invoices SET type = ?, status = ?, requested_at_us = ?, total = ?,"
+            " version = ?, data = ? WHERE code = ? AND version = ?",
+            (
+                str(invoice.type),
+                str(invoice.status),
+                to_us(invoice.requested_at),
+                invoice.total.amount,
+                invoice.version,
+                _json(invoice),
+                invoice.code,
+                invoice.version - 1,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise ConcurrencyConflict(
+                f"invoice {invoice.code!r} changed meanwhile "
+                f"(expected stored version {invoice.version - 1})",
+                code_=invoice.code,
+            )
+
+    def invoice_page(
+        self,
+        account_id: str,
+        *,
+        type: InvoiceType | None,
+        status: InvoiceStatus | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Invoice]:
+        where = ["account_id = ?"]
+        params: list[Any] = [account_id]
+        if type is not None:
+            where.append("type = ?")
+            params.append(str(type))
+        if status is not None:
+            where.append("status = ?")
+            params.append(str(status))
+        self._time_range(where, params, "requested_at_us", since, until, cursor)
+        params.append(limit + 1)
+        rows = self._run(
+            f"SELECT data, seq FROM invoices INDEXED BY invoices_by_account"
+            f" WHERE {' AND '.join(where)} ORDER BY requested_at_us DESC, seq DESC LIMIT ?",
+            params,
+        ).fetchall()
+        page = [(from_dict(Invoice, json.loads(data)), seq) for data, seq in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit and page:
+            last, seq = page[-1]
+            next_cursor = encode_cursor(last.requested_at, seq)
+        return Page(tuple(invoice for invoice, _ in page), next_cursor)
+
+    # -- idempotency --------------------------------------------------------------------------
+
+    def get_record(self, account_id: str, scope: str, key: str) -> IdempotencyRecord | None:
+        row = self._run(
+            "SELECT fingerprint, result FROM idempotency"
+            " WHERE account_id = ? AND scope = ? AND key = ?",
+            (account_id, scope, key),
+        ).fetchone()
+        if row is None:
+            return None
+        return IdempotencyRecord(account_id, scope, key, row[0], json.loads(row[1]))
+
+    def put_record(self, record: IdempotencyRecord) -> None:
+        self._run(
+            "INSERT INTO idempotency (account_id, scope, key, fingerprint, result)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, scope, key)"
+            " DO UPDATE SET fingerprint = excluded.fingerprint, result = excluded.result",
+            (
+                record.account_id,
+                record.scope,
+                record.key,
+                record.fingerprint,
+                json.dumps(record.result, separators=(",", ":"), ensure_ascii=False),
+            ),
+        )
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced and knows the process that opened it."""
+
+    pid: int = 0
+
+
+class SqliteStore:
+    """A :class:`subkit.ports.Store` in one SQLite file.
+
+    Args:
+        path: the database file; created (with its directory's ``-wal``/``-shm`` files) when
+            it does not exist.
+        timeout: seconds a unit of work waits for another one holding the write lock before
+            each try (SQLite's ``busy_timeout``).
+        retries: further tries of ``BEGIN IMMEDIATE`` after a wait timed out, before
+            :class:`~subkit.errors.StoreError`.
+
+    Raises:
+        StoreError: the file is not a SQLite database, is another application's database, was
+            made by a newer subkit, or cannot be written. The file is left untouched.
+
+    Each thread gets its own connection (and a forked child process its own, never its
+    parent's). Units of work do not nest: opening one in a thread that has one open raises
+    :class:`~subkit.errors.StoreError`.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 5.0, retries: int = 3
+    ) -> None:
+        text = os.fspath(path)
+        if not text or text == ":memory:" or text.startswith("file:"):
+            raise StoreError(
+                f"SqliteStore needs a file path, not {text!r} (a file shared by every "
+                "connection; use InMemoryStore for a store in memory)"
+            )
+        self.path = Path(text).absolute()
+        self._timeout = timeout
+        self._retries = retries
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._closed = False
+        self._inspect()
+        self._migrate(self._connect(create=True))
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def _inspect(self) -> None:
+        """Refuse, without writing anything, a file subkit must not open for writing."""
+        path = self.path
+        if not path.exists():
+            if not path.parent.is_dir():
+                raise StoreError(f"cannot create {path}: {path.parent} is not a directory")
+            return
+        if not path.is_file():
+            raise StoreError(f"{path} is not a file")
+        mode = path.stat().st_mode
+        if not os.access(path, os.R_OK):
+            raise StoreError(f"{path} cannot be read (permission denied)")
+        if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            raise StoreError(f"{path} is read-only; subkit needs to write its database")
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+        if not header:
+            return  # an empty file is an empty database: subkit sets it up
+        if header != _SQLITE_HEADER:
+            raise StoreError(f"{path} is not a SQLite database; subkit will not write to it")
+        try:
+            ro = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=self._timeout)
+            try:
+                app_id = ro.execute("PRAGMA application_id").fetchone()[0]
+                tables = sorted(
+                    row[0]
+                    for row in ro.execute(
+                        "SELECT name FROM sqlite_master"
+                        " WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+                    )
+                )
+                version = (
+                    ro.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+                    if "schema_version" in tables
+                    else None
+                )
+            finally:
+                ro.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path} cannot be read as a SQLite database: {exc}") from exc
+        if not tables and app_id == 0:
+            return  # an empty SQLite database: subkit sets it up
+        if app_id != APPLICATION_ID or not isinstance(version, int):
+            raise StoreError(
+                f"{path} is a SQLite database of another application (tables: "
+                f"{', '.join(tables) or 'none'}); subkit will not write to it"
+            )
+        self._check_version(version)
+
+    def _check_version(self, version: int) -> None:
+        known = len(MIGRATIONS)
+        if version > known:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this subkit knows "
+                f"({known}); upgrade subkit to open it"
+            )
+
+    def _connect(self, *, create: bool = False) -> sqlite3.Connection:
+        uri = f"{self.path.as_uri()}?mode={'rwc' if create else 'rw'}"
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=self._timeout,
+                isolation_level=None,  # subkit issues BEGIN / COMMIT itself
+                check_same_thread=False,  # so close() can close every thread's connection
+                factory=_Connection,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # FULL: a commit is on disk when COMMIT returns (WAL + NORMAL may lose the last
+            # commits on power loss, and a billing ledger must not).
+            conn.execute("PRAGMA synchronous = FULL")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot set up {self.path}: {exc}") from exc
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise StoreError(f"{self.path} cannot use write-ahead logging (journal mode {mode})")
+        assert isinstance(conn, _Connection)
+        conn.pid = os.getpid()
+        with self._lock:
+            self._connections.add(conn)
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring the schema to the newest version, in one transaction (forward only)."""
+        migrations = list(MIGRATIONS)
+        self._begin(conn)
+        try:
+            tables = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    " AND name NOT LIKE 'sqlite%'"
+                )
+            }
+            current = 0
+            if "schema_version" in tables:
+                current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+                current = int(current or 0)
+            elif tables:  # another process wrote foreign tables since the inspection
+                raise StoreError(f"{self.path} is a SQLite database of another application")
+            self._check_version(current)
+            for migration in migrations[current:]:
+                migration(conn)
+            if current < len(migrations):
+                conn.execute("DELETE FROM schema_version")
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(migrations),))
+        except BaseException as exc:
+            conn.rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot migrate {self.path}: {exc}") from exc
+            raise
+        self._commit(conn)
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def connection(self) -> sqlite3.Connection:
+        """Return the calling thread's connection (for backups, inspection and tests).
+
+        Do not write through it: subkit's invariants hold only for writes made by units of
+        work.
+        """
+        if self._closed:
+            raise StoreError(f"the store on {self.path} is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        # A connection inherited through fork() must never be used (nor closed) by the child.
+        return self._connect()
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        for attempt in range(self._retries + 1):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise StoreError(f"cannot start a transaction on {self.path}: {exc}") from exc
+                if attempt == self._retries:
+                    raise StoreError(
+                        f"{self.path} stayed locked by another writer through "
+                        f"{self._retries + 1} waits of {self._timeout} s: {exc}"
+                    ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise StoreError(f"commit to {self.path} failed: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteUnit]:
+        """Open a unit of work: one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK``)."""
+        conn = self.connection()
+        if conn.in_transaction:
+            raise StoreError(
+                "a unit of work is already open in this thread; SqliteStore units do not nest"
+            )
+        self._begin(conn)
+        unit = SqliteUnit(conn)
+        try:
+            yield unit
+        except BaseException:
+            unit.open = False
+            conn.rollback()
+            raise
+        unit.open = False
+        self._commit(conn)
+
+    def close(self) -> None:
+        """Close every connection this process opened; the store cannot be used afterwards."""
+        self._closed = True
+        pid = os.getpid()
+        with self._lock:
+            connections = list(self._connections)
+            self._connections = weakref.WeakSet()
+        if getattr(self._local, "pid", None) == pid:
+            self._local.conn = None
+        for conn in connections:
+            if conn.pid == pid:
+                conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "Migration", "SqliteStore", "SqliteUnit", "to_us"]
