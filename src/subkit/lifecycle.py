@@ -470,15 +470,15 @@ def quote_addons(
                 else None,
             )
         )
-        if sub.paid_ahead:
+        if change is not None and change.paid:
+            # The next period is already bought through the change: price it at its plan's
+            # interval (R-ADD-3); the units join the change's order when paid.
+            unit = addon.price(change.interval)
+            ahead = Period(change.effective_at, sub.paid_through)
+            lines.append(InvoiceLine(addon.name, quantity, unit, unit * quantity, ahead))
+        elif sub.paid_ahead:
             ahead = next_period(attrs.evolve(sub, paid_through=sub.current_period.end))
             unit = addon.price(sub.interval)
-            lines.append(InvoiceLine(addon.name, quantity, unit, unit * quantity, ahead))
-        elif change is not None and change.paid:
-            unit = addon.price(change.interval)
-            ahead = Period(
-                change.effective_at, period_at(change.effective_at, change.interval, 1, tz).start
-            )
             lines.append(InvoiceLine(addon.name, quantity, unit, unit * quantity, ahead))
     order = Order(addons=wanted, basis=basis(sub))
     package = ", ".join(f"{catalogue.addon(c).name} x{q}" for c, q in wanted.items())
@@ -664,7 +664,15 @@ def apply_order(
         change = ScheduledChange(
             order.plan, order.interval, dict(order.addons), order.start, invoice_code, paid=True
         )
-        sub = attrs.evolve(sub, scheduled_change=change, renewal_invoice=None)
+        # Paying the change buys its first period: the time ahead is paid (R-SUB-2). A free
+        # target has nothing to pay for and leaves the paid time as it is.
+        paid_through = order.end if invoice_code is not None and order.end else sub.paid_through
+        sub = attrs.evolve(
+            sub,
+            scheduled_change=change,
+            renewal_invoice=None,
+            paid_through=max(sub.paid_through, paid_through),
+        )
         events.append(
             DomainEvent(
                 "subscription.change_scheduled",

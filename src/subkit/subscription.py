@@ -186,6 +186,11 @@ def _open_invoices(sub: Subscription) -> tuple[str, ...]:
 def fall_back(sub: Subscription, catalogue: Catalogue, at: datetime, kind: str) -> Step:
     """Move to the default plan at ``at`` (lapse or end of cancellation), voiding open invoices."""
     fresh = start_fresh(sub, catalogue.default_plan, Interval.MONTHLY, {}, at, paid=True)
+    ended = tuple(
+        ("addon.ended", {"addon": code, "quantity": quantity})
+        for code, quantity in sub.addons.items()
+        if quantity > 0
+    )
     return Step(
         fresh,
         at,
@@ -193,7 +198,10 @@ def fall_back(sub: Subscription, catalogue: Catalogue, at: datetime, kind: str) 
         grant=catalogue.default_plan,
         new_month=True,
         cancel_invoices=_open_invoices(sub),
-        events=((f"subscription.{kind}", {"plan": catalogue.default_plan, "from": sub.plan}),),
+        events=(
+            (f"subscription.{kind}", {"plan": catalogue.default_plan, "from": sub.plan}),
+            *ended,
+        ),
     )
 
 
@@ -295,7 +303,10 @@ def _apply_change(
         sub,
         plan=change.plan,
         interval=change.interval,
-        status=SubscriptionStatus.ACTIVE,
+        # A customer who unsubscribed after paying for a change keeps it until it ends.
+        status=SubscriptionStatus.CANCELLING
+        if sub.status is SubscriptionStatus.CANCELLING
+        else SubscriptionStatus.ACTIVE,
         anchor=anchor,
         month_index=month_index,
         current_period=period,
