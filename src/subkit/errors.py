@@ -32,6 +32,8 @@ the facts a host needs as attributes. Bad input never changes stored state.
     ├── NotCancelling
     ├── NothingToCancel
     ├── InvalidTransition                    an invoice status move R-INV-3 forbids
+    ├── InvalidCursor (ValueError)           a history cursor subkit did not hand out
+    ├── MissingExtra (ImportError)           an optional extra (subkit[pdf]) is not installed
     ├── ConcurrencyConflict
     └── StoreError
 """
@@ -183,6 +185,18 @@ class InvalidTransition(SubkitError):
     code = "invalid_transition"
 
 
+class InvalidCursor(SubkitError, ValueError):
+    """A history cursor that subkit did not hand out."""
+
+    code = "invalid_cursor"
+
+
+class MissingExtra(SubkitError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    code = "missing_extra"
+
+
 class ConcurrencyConflict(SubkitError):
     code = "concurrency_conflict"
 
@@ -207,11 +221,13 @@ __all__ = [
     "InsufficientBalance",
     "IntervalNotOffered",
     "InvalidAmount",
+    "InvalidCursor",
     "InvalidQuantity",
     "InvalidTime",
     "InvalidTransition",
     "InvoiceNotFound",
     "LimitExceeded",
+    "MissingExtra",
     "NaiveDatetime",
     "NotCancelling",
     "NotRenewable",

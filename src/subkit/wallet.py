@@ -36,9 +36,9 @@ from subkit.errors import (
     CurrencyMismatch,
     InsufficientBalance,
     InvalidAmount,
+    InvalidCursor,
     InvalidQuantity,
     InvalidTime,
-    SubkitError,
     TopUpOutOfRange,
 )
 from subkit.money import Money
@@ -586,12 +586,6 @@ def conservation_holds(wallet: Wallet, entries: Iterable[LedgerEntry]) -> bool:
 
 
 # -- history (R-BAL-7, R-BAL-10) ------------------------------------------------------------
-
-
-class InvalidCursor(SubkitError, ValueError):
-    """A history cursor that subkit did not hand out."""
-
-    code = "invalid_cursor"
 
 
 def encode_cursor(at: datetime, seq: int) -> str:

@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import io
 import unicodedata
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
-from subkit.errors import SubkitError
+from subkit.errors import MissingExtra
 from subkit.invoice import InvoiceStatus
 from subkit.render.document import Document, DocumentLine
 
 if TYPE_CHECKING:
     from fpdf import FPDF
-
-
-class MissingExtra(SubkitError, ImportError):
-    """An optional dependency is not installed; the message names the extra to install."""
-
-    code: ClassVar[str] = "missing_extra"
 
 
 _FOLD = str.maketrans(
