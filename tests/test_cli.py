@@ -139,9 +139,11 @@ class TestPlans:
 
 
 class TestDemo:
-    def test_demo_prints_heading_and_plans(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """`subkit demo` prints a heading then the plans table."""
-        assert main(["demo"]) == 0
+    def test_demo_prints_heading_and_plans(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """`subkit demo` prints a heading then the plans table, then the walkthrough."""
+        assert main(["demo", "--output", str(tmp_path)]) == 0
         out = capsys.readouterr().out
         assert out.startswith("subkit demo")
         assert rows(out)["Growth"][0] == "Rp299.000"

@@ -163,10 +163,15 @@ def _cmd_plans(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from pathlib import Path
+
+    from subkit.demo import run_demo
+
     catalogue = _load(args.catalogue)
     locale = args.locale or catalogue.policy.locale
     out.write("subkit demo: the example catalogue\n\n")
-    out.write(plans_table(catalogue, locale) + "\n")
+    out.write(plans_table(catalogue, locale) + "\n\n")
+    run_demo(Path(args.output), out, locale=locale)
     return 0
 
 
@@ -199,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="a short walkthrough of subkit")
     demo.add_argument("--locale", choices=LOCALES, help="display locale (default: catalogue's)")
     demo.add_argument("--catalogue", metavar="FILE", help="a catalogue TOML file")
+    demo.add_argument(
+        "--output", default="demo-output", metavar="DIR", help="where the database and documents go"
+    )
     demo.set_defaults(handler=_cmd_demo)
 
     catalogue = commands.add_parser("catalogue", help="work with catalogue files")
