@@ -1,0 +1,702 @@
+"""The store contract suite: every behaviour ``Billing`` relies on, for any ``Store``.
+
+A host that writes its own store runs these tests against it under pytest::
+
+    from subkit.contract import StoreContract
+
+    class TestMyStore(StoreContract):
+        def make_store(self, tmp_path):
+            return MyStore(...)
+
+Each test gets a fresh, empty store from :meth:`StoreContract.make_store`; a store with a
+``close()`` method is closed afterwards. subkit runs the same suite on ``InMemoryStore`` and
+``SqliteStore``. This module imports pytest, so it lives apart from :mod:`subkit.testing`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from subkit import account as accounts
+from subkit.account import Account
+from subkit.cycles import Interval, Period
+from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
+from subkit.idempotency import IdempotencyRecord
+from subkit.invoice import (
+    BillingProfile,
+    Effect,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    InvoiceType,
+    Order,
+    PaymentStatus,
+)
+from subkit.money import Money
+from subkit.paging import Page
+from subkit.plans import Catalogue
+from subkit.ports import Store, UnitOfWork
+from subkit.subscription import AddOnEvent, AddOnEventKind
+from subkit.testing import FakeGateway, FixedClock, RecordingSink
+from subkit.wallet import Balance, EntryKind, LedgerEntry
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+JAKARTA = timezone(timedelta(hours=7))
+
+
+def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """An instant in January 2025, UTC."""
+    return datetime(2025, 1, day, hour, minute, tzinfo=UTC)
+
+
+def idr(amount: int) -> Money:
+    return Money(amount, "IDR")
+
+
+def make_account(account_id: str, *, due: datetime | None = None) -> Account:
+    """A real new account (opened on ``START``); ``due`` pulls its ``due_at`` earlier."""
+    account, _ = accounts.open_account(account_id, Catalogue.default(), START, "Asia/Jakarta")
+    if due is not None:
+        account = attrs.evolve(account, pending={f"DUE-{account_id}": due})
+        assert account.due_at == due
+    return account
+
+
+def make_entry(
+    account_id: str,
+    seq: int,
+    when: datetime,
+    *,
+    kind: EntryKind = EntryKind.REPLY,
+    balance: Balance = Balance.CONVERSATION,
+    amount: int = -30,
+) -> LedgerEntry:
+    return LedgerEntry(
+        account_id=account_id,
+        seq=seq,
+        at=when,
+        balance=balance,
+        kind=kind,
+        count=1 if kind in (EntryKind.REPLY, EntryKind.BROADCAST) else 0,
+        amount=idr(amount),
+        balance_after=idr(100_000 + seq),
+        key=f"key-{seq}",
+    )
+
+
+def make_invoice(
+    code: str,
+    account_id: str,
+    requested_at: datetime,
+    *,
+    type: InvoiceType = InvoiceType.TOP_UP,
+    status: InvoiceStatus = InvoiceStatus.PENDING,
+) -> Invoice:
+    line = InvoiceLine("Top up", 1, idr(50_000), idr(50_000))
+    return Invoice(
+        code=code,
+        account_id=account_id,
+        type=type,
+        status=status,
+        requested_at=requested_at,
+        package="Top up conversation",
+        lines=(line,),
+        subtotal=idr(50_000),
+        tax=idr(0),
+        total=idr(50_000),
+        expires_at=requested_at + timedelta(hours=24),
+        order=Order(balance=Balance.CONVERSATION, amount=idr(50_000)),
+    )
+
+
+def full_invoice(code: str, account_id: str) -> Invoice:
+    """An invoice with every field set to something other than its default."""
+    period = Period(at(1), datetime(2025, 2, 1, tzinfo=UTC))
+    return Invoice(
+        code=code,
+        account_id=account_id,
+        type=InvoiceType.PLAN_CHANGE,
+        status=InvoiceStatus.PAID,
+        requested_at=at(3, 9, 30).astimezone(JAKARTA),
+        package="Growth (Annual)",
+        lines=(
+            InvoiceLine("Growth (Annual)", 1, idr(2_990_000), idr(2_990_000), period),
+            InvoiceLine("Additional User", 2, idr(500_000), idr(1_000_000), period),
+            InvoiceLine("Credit for Free", 1, idr(-1_000), idr(-1_000), period),
+        ),
+        subtotal=idr(3_989_000),
+        tax=idr(438_790),
+        total=idr(4_427_790),
+        expires_at=at(4, 9, 30),
+        order=Order(
+            plan="growth",
+            interval=Interval.ANNUAL,
+            addons={"extra_user": 2},
+            start=at(3),
+            end=datetime(2026, 1, 3, tzinfo=UTC),
+            immediate=True,
+            balance=Balance.BROADCAST,
+            amount=idr(10_000),
+        ),
+        billing_profile=BillingProfile(
+            "PT Contoh", "billing@contoh.id", "Jl. Sudirman 1", "01.234"
+        ),
+        paid_at=at(3, 10),
+        reference="PAY-000042",
+        effect=Effect.APPLIED,
+        status_at=at(3, 10),
+        extra_payments=("PAY-000043",),
+        version=3,
+    )
+
+
+def all_pages(fetch: Any, limit: int) -> list[Any]:
+    """Follow the cursors of ``fetch(limit=..., cursor=...)`` to the end; every item."""
+    items: list[Any] = []
+    cursor: str | None = None
+    for _ in range(1000):
+        page: Page[Any] = fetch(limit=limit, cursor=cursor)
+        assert len(page.items) <= limit
+        items.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return items
+        assert page.items, "a page with a next cursor must not be empty"
+    raise AssertionError("paging did not end")
+
+
+def ledger(
+    unit: UnitOfWork,
+    account_id: str,
+    *,
+    balance: Balance | None = None,
+    kind: EntryKind | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+) -> list[LedgerEntry]:
+    def fetch(*, limit: int, cursor: str | None) -> Page[LedgerEntry]:
+        return unit.ledger_page(
+            account_id,
+            balance=balance,
+            kind=kind,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    return all_pages(fetch, limit)
+
+
+def invoices(
+    unit: UnitOfWork,
+    account_id: str,
+    *,
+    type: InvoiceType | None = None,
+    status: InvoiceStatus | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+) -> list[str]:
+    def fetch(*, limit: int, cursor: str | None) -> Page[Invoice]:
+        return unit.invoice_page(
+            account_id,
+            type=type,
+            status=status,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    return [invoice.code for invoice in all_pages(fetch, limit)]
+
+
+def newest_first(entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    return sorted(entries, key=lambda e: (e.at, e.seq), reverse=True)
+
+
+class Boom(Exception):
+    """Raised inside a unit of work to make it roll back."""
+
+
+class StoreContract:
+    """Behavioural tests of the ``Store`` / ``UnitOfWork`` contract (``subkit.ports``).
+
+    Subclass it in a test module (name the subclass ``Test...``) and override
+    :meth:`make_store`.
+    """
+
+    def make_store(self, tmp_path: Path) -> Store:
+        """Return a new, empty store. ``tmp_path`` is a fresh directory for its files."""
+        raise NotImplementedError("override make_store(self, tmp_path) to return your store")
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        store = self.make_store(tmp_path)
+        yield store
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+
+    def seed(self, store: Store, *account_ids: str) -> None:
+        with store.transaction() as unit:
+            for account_id in account_ids:
+                unit.add_account(make_account(account_id))
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def test_commit_makes_every_write_visible_to_later_units(self, store: Store) -> None:
+        with store.transaction() as unit:
+            unit.add_account(make_account("acme"))
+            unit.append_entries([make_entry("acme", 1, at(2))])
+            number = unit.next_invoice_number()
+            unit.add_invoice(make_invoice(f"INV-{number}", "acme", at(2)))
+            unit.put_record(IdempotencyRecord("acme", "reply", "m1", "fp", {"n": 1}))
+        with store.transaction() as unit:
+            assert unit.get_account("acme") == make_account("acme")
+            assert ledger(unit, "acme") == [make_entry("acme", 1, at(2))]
+            assert unit.get_invoice("INV-1") == make_invoice("INV-1", "acme", at(2))
+            assert unit.get_record("acme", "reply", "m1") == IdempotencyRecord(
+                "acme", "reply", "m1", "fp", {"n": 1}
+            )
+            assert unit.next_invoice_number() == 2
+
+    def test_an_exception_in_the_block_rolls_back_every_write(self, store: Store) -> None:
+        """All or nothing: nothing of a unit that raised is kept, the sequence included."""
+        self.seed(store, "acme")
+        with store.transaction() as unit:
+            unit.add_invoice(make_invoice("INV-0", "acme", at(1)))
+        before = make_account("acme")
+        with pytest.raises(Boom), store.transaction() as unit:
+            unit.add_account(make_account("other"))
+            unit.update_account(attrs.evolve(before, version=1, profile=BillingProfile("A", "a@b")))
+            unit.append_entries([make_entry("acme", 1, at(2))])
+            assert unit.next_invoice_number() == 1
+            unit.add_invoice(make_invoice("INV-1", "acme", at(2)))
+            unit.update_invoice(
+                attrs.evolve(
+                    make_invoice("INV-0", "acme", at(1)), status=InvoiceStatus.PAID, version=1
+                )
+            )
+            unit.put_record(IdempotencyRecord("acme", "reply", "m1", "fp", {}))
+            raise Boom
+        with store.transaction() as unit:
+            assert unit.get_account("other") is None
+            assert unit.get_account("acme") == before
+            assert ledger(unit, "acme") == []
+            assert unit.get_invoice("INV-1") is None
+            assert unit.get_invoice("INV-0") == make_invoice("INV-0", "acme", at(1))
+            assert invoices(unit, "acme") == ["INV-0"]
+            assert unit.get_record("acme", "reply", "m1") is None
+            assert unit.due_accounts(at(31), after=None, limit=10) == []
+            assert unit.next_invoice_number() == 1
+
+    def test_a_unit_reads_its_own_writes(self, store: Store) -> None:
+        with store.transaction() as unit:
+            account = make_account("acme", due=at(5))
+            unit.add_account(account)
+            assert unit.get_account("acme") == account
+            assert unit.due_accounts(at(5), after=None, limit=10) == ["acme"]
+            moved = attrs.evolve(account, pending={}, version=1)
+            unit.update_account(moved)
+            assert unit.get_account("acme") == moved
+            assert unit.due_accounts(at(5), after=None, limit=10) == []
+            unit.append_entries([make_entry("acme", 1, at(2)), make_entry("acme", 2, at(3))])
+            assert [e.seq for e in ledger(unit, "acme")] == [2, 1]
+            invoice = make_invoice("INV-1", "acme", at(2))
+            unit.add_invoice(invoice)
+            assert unit.get_invoice("INV-1") == invoice
+            paid = attrs.evolve(invoice, status=InvoiceStatus.PAID, version=1)
+            unit.update_invoice(paid)
+            assert unit.get_invoice("INV-1") == paid
+            assert invoices(unit, "acme", status=InvoiceStatus.PAID) == ["INV-1"]
+            record = IdempotencyRecord("acme", "checkout", "k", "fp", {"a": [1, 2]})
+            unit.put_record(record)
+            assert unit.get_record("acme", "checkout", "k") == record
+            assert unit.next_invoice_number() == 1
+            assert unit.next_invoice_number() == 2
+
+    # -- accounts -----------------------------------------------------------------------------
+
+    def test_adding_an_existing_account_raises_account_exists(self, store: Store) -> None:
+        self.seed(store, "acme")
+        with pytest.raises(AccountExists), store.transaction() as unit:
+            unit.add_account(make_account("acme"))
+        with pytest.raises(AccountExists), store.transaction() as unit:
+            unit.add_account(make_account("fresh"))
+            unit.add_account(make_account("fresh"))
+        with store.transaction() as unit:
+            assert unit.get_account("fresh") is None
+            assert unit.get_account("nobody") is None
+
+    def test_a_stale_account_version_raises_concurrency_conflict(self, store: Store) -> None:
+        """Optimistic lock: an update based on a version someone else replaced is refused,
+        and the unit it was made in keeps nothing."""
+        self.seed(store, "acme")
+        with store.transaction() as unit:
+            seen = unit.get_account("acme")
+        assert seen is not None and seen.version == 0
+        with store.transaction() as unit:  # another caller wins the race
+            unit.update_account(attrs.evolve(seen, version=1, profile=BillingProfile("W", "w@x")))
+        with pytest.raises(ConcurrencyConflict), store.transaction() as unit:
+            unit.append_entries([make_entry("acme", 1, at(2))])
+            unit.put_record(IdempotencyRecord("acme", "reply", "late", "fp", {}))
+            unit.update_account(attrs.evolve(seen, version=1, profile=BillingProfile("L", "l@x")))
+        with pytest.raises(ConcurrencyConflict), store.transaction() as unit:
+            unit.update_account(attrs.evolve(seen, version=3))  # skips a version
+        with pytest.raises(ConcurrencyConflict), store.transaction() as unit:
+            unit.update_account(make_account("ghost"))  # version 0 over nothing
+        with store.transaction() as unit:
+            stored = unit.get_account("acme")
+            assert stored is not None and stored.version == 1
+            assert stored.profile == BillingProfile("W", "w@x")
+            assert ledger(unit, "acme") == []
+            assert unit.get_record("acme", "reply", "late") is None
+            unit.update_account(attrs.evolve(stored, version=2))
+        with store.transaction() as unit:
+            again = unit.get_account("acme")
+            assert again is not None and again.version == 2
+
+    def test_a_stale_invoice_version_raises_concurrency_conflict(self, store: Store) -> None:
+        self.seed(store, "acme")
+        with store.transaction() as unit:
+            unit.add_invoice(make_invoice("INV-1", "acme", at(2)))
+        with store.transaction() as unit:
+            seen = unit.get_invoice("INV-1")
+        assert seen is not None
+        with store.transaction() as unit:
+            unit.update_invoice(attrs.evolve(seen, status=InvoiceStatus.PAID, version=1))
+        with pytest.raises(ConcurrencyConflict), store.transaction() as unit:
+            unit.update_invoice(attrs.evolve(seen, status=InvoiceStatus.EXPIRED, version=1))
+        with pytest.raises(ConcurrencyConflict), store.transaction() as unit:
+            unit.update_invoice(make_invoice("INV-404", "acme", at(2)))
+        with store.transaction() as unit:
+            stored = unit.get_invoice("INV-1")
+            assert stored is not None
+            assert (stored.status, stored.version) == (InvoiceStatus.PAID, 1)
+
+    def test_concurrent_writers_lose_no_update(self, store: Store) -> None:
+        """Two threads bump one account 20 times each, retrying conflicts: none is lost."""
+        self.seed(store, "acme")
+        errors: list[BaseException] = []
+
+        def bump(times: int) -> None:
+            try:
+                done = 0
+                while done < times:
+                    try:
+                        with store.transaction() as unit:
+                            current = unit.get_account("acme")
+                            assert current is not None
+                            unit.update_account(attrs.evolve(current, version=current.version + 1))
+                        done += 1
+                    except ConcurrencyConflict:
+                        continue
+            except BaseException as exc:  # reported to the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=bump, args=(20,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with store.transaction() as unit:
+            stored = unit.get_account("acme")
+            assert stored is not None and stored.version == 40
+
+    def test_due_accounts_filters_orders_and_pages(self, store: Store) -> None:
+        """``due_at <= until`` (inclusive), ordered by id, ids after ``after``, at most
+        ``limit``; an update moves an account in or out."""
+        dues = {"d": at(3), "b": at(5), "a": at(5, 0, 1), "e": at(1), "c": at(10), "f": at(7)}
+        with store.transaction() as unit:
+            for account_id, due in dues.items():
+                unit.add_account(make_account(account_id, due=due))
+        with store.transaction() as unit:
+            assert unit.due_accounts(at(5), after=None, limit=10) == ["b", "d", "e"]
+            assert unit.due_accounts(at(7), after=None, limit=10) == ["a", "b", "d", "e", "f"]
+            assert unit.due_accounts(at(7), after=None, limit=2) == ["a", "b"]
+            assert unit.due_accounts(at(7), after="b", limit=2) == ["d", "e"]
+            assert unit.due_accounts(at(7), after="e", limit=2) == ["f"]
+            assert unit.due_accounts(at(7), after="f", limit=2) == []
+            assert unit.due_accounts(at(1) - timedelta(microseconds=1), after=None, limit=9) == []
+            # The same instant written in another zone is the same instant.
+            assert unit.due_accounts(at(3).astimezone(JAKARTA), after=None, limit=9) == ["d", "e"]
+            current = unit.get_account("c")
+            assert current is not None
+            unit.update_account(attrs.evolve(current, pending={"X": at(2)}, version=1))
+            e = unit.get_account("e")
+            assert e is not None
+            unit.update_account(attrs.evolve(e, pending={}, version=1))
+        with store.transaction() as unit:
+            assert unit.due_accounts(at(3), after=None, limit=10) == ["c", "d"]
+
+    # -- ledger -------------------------------------------------------------------------------
+
+    def _history(self, store: Store) -> list[LedgerEntry]:
+        """Entries of "acme" with shared instants, mixed zones and a late-dated one."""
+        self.seed(store, "acme", "other")
+        entries = [
+            make_entry("acme", 1, at(1), kind=EntryKind.GRANT, amount=15_000),
+            make_entry("acme", 2, at(2, 8), kind=EntryKind.TOP_UP, amount=50_000),
+            make_entry("acme", 3, at(2, 8)),
+            make_entry("acme", 4, at(2, 8).astimezone(JAKARTA)),  # same instant, other zone
+            make_entry("acme", 5, at(2, 8), kind=EntryKind.BROADCAST, balance=Balance.BROADCAST),
+            make_entry("acme", 6, at(3, 1, 30).astimezone(JAKARTA)),  # 08:30 local, 01:30 UTC
+            make_entry("acme", 7, at(3, 5)),
+            make_entry("acme", 8, at(2, 23), kind=EntryKind.EXPIRY, amount=-100),  # late-dated
+            make_entry("acme", 9, at(4), kind=EntryKind.TOP_UP, balance=Balance.BROADCAST),
+        ]
+        with store.transaction() as unit:
+            unit.append_entries(entries[:5])
+        with store.transaction() as unit:
+            unit.append_entries(entries[5:])
+            unit.append_entries([make_entry("other", 1, at(2, 8)), make_entry("other", 2, at(9))])
+        return entries
+
+    def test_ledger_pages_newest_first_by_time_then_order_of_writing(self, store: Store) -> None:
+        """R-BAL-10: (at, seq) descending, equal instants by seq, across pages of any size."""
+        entries = self._history(store)
+        expected = newest_first(entries)
+        assert [e.seq for e in expected] == [9, 7, 6, 8, 5, 4, 3, 2, 1]
+        with store.transaction() as unit:
+            for limit in (1, 2, 3, 4, 9, 10, 50):
+                assert ledger(unit, "acme", limit=limit) == expected
+            first = unit.ledger_page(
+                "acme", balance=None, kind=None, since=None, until=None, limit=9, cursor=None
+            )
+            assert first.items == tuple(expected) and first.next_cursor is None
+            assert ledger(unit, "nobody") == []
+
+    def test_ledger_since_is_inclusive_and_until_exclusive(self, store: Store) -> None:
+        entries = self._history(store)
+        with store.transaction() as unit:
+            got = ledger(unit, "acme", since=at(2, 8), until=at(3, 5), limit=2)
+            assert got == newest_first([e for e in entries if at(2, 8) <= e.at < at(3, 5)])
+            assert [e.seq for e in got] == [6, 8, 5, 4, 3, 2]
+            local = ledger(unit, "acme", since=at(2, 8).astimezone(JAKARTA), until=at(3, 5))
+            assert local == got
+            assert ledger(unit, "acme", since=at(4), limit=1) == [entries[8]]
+            assert ledger(unit, "acme", until=at(1, 0, 1), limit=1) == [entries[0]]
+            assert ledger(unit, "acme", since=at(5)) == []
+            assert ledger(unit, "acme", until=at(1)) == []
+
+    def test_ledger_filters_by_balance_and_kind(self, store: Store) -> None:
+        entries = self._history(store)
+        with store.transaction() as unit:
+            for balance in (None, *Balance):
+                for kind in (None, *EntryKind):
+                    want = newest_first(
+                        [
+                            e
+                            for e in entries
+                            if (balance is None or e.balance == balance)
+                            and (kind is None or e.kind == kind)
+                        ]
+                    )
+                    assert ledger(unit, "acme", balance=balance, kind=kind, limit=2) == want
+            top_ups = ledger(unit, "acme", kind=EntryKind.TOP_UP, since=at(2), until=at(5))
+            assert [e.seq for e in top_ups] == [9, 2]
+
+    def test_ledger_cursor_is_stable_while_entries_are_added(self, store: Store) -> None:
+        """A cursor points after an entry, not at an offset: newer entries written between
+        two pages shift nothing."""
+        entries = self._history(store)
+        with store.transaction() as unit:
+            page = unit.ledger_page(
+                "acme", balance=None, kind=None, since=None, until=None, limit=4, cursor=None
+            )
+        with store.transaction() as unit:
+            unit.append_entries([make_entry("acme", 10, at(5)), make_entry("acme", 11, at(4))])
+        seen = list(page.items)
+        cursor = page.next_cursor
+        with store.transaction() as unit:
+            while cursor is not None:
+                page = unit.ledger_page(
+                    "acme", balance=None, kind=None, since=None, until=None, limit=4, cursor=cursor
+                )
+                seen.extend(page.items)
+                cursor = page.next_cursor
+        assert seen == newest_first(entries)
+        with store.transaction() as unit:
+            assert [e.seq for e in ledger(unit, "acme")][:2] == [10, 11]
+
+    # -- invoices -------------------------------------------------------------------------------
+
+    def test_invoice_numbers_are_gapless_and_roll_back_with_the_unit(self, store: Store) -> None:
+        with store.transaction() as unit:
+            assert [unit.next_invoice_number() for _ in range(2)] == [1, 2]
+        with store.transaction() as unit:
+            assert unit.next_invoice_number() == 3
+        with pytest.raises(Boom), store.transaction() as unit:
+            assert unit.next_invoice_number() == 4
+            raise Boom
+        with store.transaction() as unit:
+            assert unit.next_invoice_number() == 4
+
+    def test_invoice_codes_are_unique(self, store: Store) -> None:
+        self.seed(store, "acme", "other")
+        with store.transaction() as unit:
+            unit.add_invoice(make_invoice("INV-1", "acme", at(2)))
+        with pytest.raises(StoreError), store.transaction() as unit:
+            unit.add_invoice(make_invoice("INV-1", "other", at(3)))
+        with pytest.raises(StoreError), store.transaction() as unit:
+            unit.add_invoice(make_invoice("INV-2", "acme", at(3)))
+            unit.add_invoice(make_invoice("INV-2", "acme", at(4)))
+        with store.transaction() as unit:
+            assert unit.get_invoice("INV-1") == make_invoice("INV-1", "acme", at(2))
+            assert unit.get_invoice("INV-2") is None
+            assert invoices(unit, "other") == []
+
+    def test_invoice_pages_newest_first_with_filters(self, store: Store) -> None:
+        """R-INV-8: by (requested_at, creation order) descending; type, status, since
+        inclusive, until exclusive; pages follow cursors; updates keep the position."""
+        self.seed(store, "acme", "other")
+        made = [
+            make_invoice("I-1", "acme", at(5), status=InvoiceStatus.PAID),
+            make_invoice("I-2", "acme", at(5).astimezone(JAKARTA)),  # same instant, made later
+            make_invoice("I-3", "acme", at(10), type=InvoiceType.RENEWAL),
+            make_invoice(
+                "I-4", "acme", at(3), type=InvoiceType.ADD_ON, status=InvoiceStatus.EXPIRED
+            ),
+            make_invoice("O-1", "other", at(6)),
+        ]
+        for invoice in made:
+            with store.transaction() as unit:
+                unit.add_invoice(invoice)
+        with store.transaction() as unit:
+            for limit in (1, 2, 3, 50):
+                assert invoices(unit, "acme", limit=limit) == ["I-3", "I-2", "I-1", "I-4"]
+            assert invoices(unit, "acme", type=InvoiceType.TOP_UP, limit=1) == ["I-2", "I-1"]
+            assert invoices(unit, "acme", status=InvoiceStatus.PENDING) == ["I-3", "I-2"]
+            assert invoices(unit, "acme", since=at(5), until=at(10), limit=1) == ["I-2", "I-1"]
+            assert invoices(unit, "acme", since=at(3), until=at(5)) == ["I-4"]
+            assert invoices(unit, "acme", since=at(11)) == []
+            assert invoices(unit, "other") == ["O-1"]
+            unit.update_invoice(attrs.evolve(made[1], status=InvoiceStatus.PAID, version=1))
+        with store.transaction() as unit:
+            assert invoices(unit, "acme", status=InvoiceStatus.PAID, limit=1) == ["I-2", "I-1"]
+            assert invoices(unit, "acme", limit=3) == ["I-3", "I-2", "I-1", "I-4"]
+
+    # -- idempotency ------------------------------------------------------------------------------
+
+    def test_idempotency_records_get_put_and_replace(self, store: Store) -> None:
+        self.seed(store, "acme")
+        first = IdempotencyRecord("acme", "reply", "m1", "f1", {"amount": {"amount": 30}})
+        with store.transaction() as unit:
+            assert unit.get_record("acme", "reply", "m1") is None
+            unit.put_record(first)
+        with store.transaction() as unit:
+            assert unit.get_record("acme", "reply", "m1") == first
+            assert unit.get_record("acme", "broadcast", "m1") is None  # scoped by kind
+            assert unit.get_record("other", "reply", "m1") is None  # and by account
+            replaced = attrs.evolve(first, fingerprint="f2", result={"session": "PAY-1"})
+            unit.put_record(replaced)
+            assert unit.get_record("acme", "reply", "m1") == replaced
+        with store.transaction() as unit:
+            assert unit.get_record("acme", "reply", "m1") == replaced
+
+    # -- values --------------------------------------------------------------------------------
+
+    def test_values_come_back_equal(self, store: Store) -> None:
+        """What a store returns equals what it was given, every field included."""
+        account = attrs.evolve(
+            make_account("acme"),
+            profile=BillingProfile("PT Contoh", "billing@contoh.id", "Jl. Sudirman 1", "01.234"),
+            pending={"INV-9": at(6, 7, 45).astimezone(JAKARTA)},
+            addon_events=(AddOnEvent(at(2), "extra_user", AddOnEventKind.BOUGHT, 2, "INV-8"),),
+        )
+        invoice = full_invoice("INV-2025-01-000001", "acme")
+        for field in attrs.fields(Invoice):
+            value = getattr(invoice, field.name)
+            assert value is not None and value != field.default, f"set {field.name}"
+        entry = attrs.evolve(
+            make_entry("acme", 1, at(2, 3, 4).astimezone(JAKARTA), kind=EntryKind.ADJUSTMENT),
+            invoice_code="INV-2025-01-000001",
+            reason="goodwill: outage on 2 Jan",
+            key="adj-1",
+        )
+        record = IdempotencyRecord(
+            "acme", "checkout", "k", "f" * 64, {"nested": [1, "two", None, {"x": True}]}
+        )
+        with store.transaction() as unit:
+            unit.add_account(account)
+            unit.add_invoice(invoice)
+            unit.append_entries([entry])
+            unit.put_record(record)
+        with store.transaction() as unit:
+            assert unit.get_account("acme") == account
+            assert unit.get_invoice(invoice.code) == invoice
+            assert ledger(unit, "acme") == [entry]
+            assert unit.get_record("acme", "checkout", "k") == record
+            updated = attrs.evolve(invoice, status=InvoiceStatus.REFUNDED, version=4)
+            unit.update_invoice(updated)
+        with store.transaction() as unit:
+            assert unit.get_invoice(invoice.code) == updated
+
+    # -- the facade on this store ----------------------------------------------------------------
+
+    def test_billing_runs_end_to_end_on_the_store(self, store: Store) -> None:
+        """Open, top up, pay, charge replies (with a replay), advance a month: the balances
+        always equal the ledger's sums (R-BAL-8)."""
+        from subkit.service import Billing, PaymentEvent
+
+        clock = FixedClock(datetime(2025, 1, 10, 3, tzinfo=UTC))
+        sink = RecordingSink()
+        billing = Billing(Catalogue.default(), store, FakeGateway(), clock=clock, events=sink)
+
+        def conserved() -> None:
+            entries = all_pages(
+                lambda limit, cursor: billing.usage_history("acme", limit=limit, cursor=cursor),
+                7,
+            )
+            balances = billing.balances("acme")
+            for balance, money in (
+                (Balance.CONVERSATION, balances.conversation),
+                (Balance.BROADCAST, balances.broadcast),
+            ):
+                total = sum(e.amount.amount for e in entries if e.balance == balance)
+                assert money == idr(total)
+
+        billing.open_account("acme")
+        with pytest.raises(AccountExists):
+            billing.open_account("acme")
+        billing.set_billing_profile("acme", BillingProfile("PT Contoh", "billing@contoh.id"))
+        checkout = billing.top_up("acme", Balance.CONVERSATION, 50_000, idempotency_key="t1")
+        assert checkout.invoice is not None and checkout.payment is not None
+        code = checkout.invoice.code
+        again = billing.top_up("acme", Balance.CONVERSATION, 50_000, idempotency_key="t1")
+        assert again == checkout
+        paid = billing.apply_payment(
+            PaymentEvent(code, PaymentStatus.PAID, "PAY-1", checkout.invoice.total, event_id="e1")
+        )
+        assert paid.status is InvoiceStatus.PAID
+        assert billing.balances("acme").conversation == idr(65_000)
+        charge = billing.charge_replies("acme", 10, key="m1")
+        assert charge.amount == idr(300)
+        assert billing.charge_replies("acme", 10, key="m1") == charge
+        assert billing.balances("acme").conversation == idr(64_700)
+        conserved()
+        assert [i.code for i in billing.invoices("acme").items] == [code]
+        top_ups = billing.topup_history("acme").items
+        assert [(e.kind, e.invoice_code) for e in top_ups] == [(EntryKind.TOP_UP, code)]
+        clock.set(datetime(2025, 2, 12, tzinfo=UTC))
+        report = billing.advance()
+        assert report.accounts == ("acme",)
+        assert billing.advance().accounts == ()  # idempotent
+        conserved()
+        kinds = [e.kind for e in billing.usage_history("acme", limit=3).items]
+        assert kinds == [EntryKind.GRANT, EntryKind.EXPIRY, EntryKind.REPLY]
+        assert "invoice.paid" in sink.names()
+
+
+__all__ = ["StoreContract"]
