@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -321,3 +322,24 @@ def test_conservation_from_the_usage_history(
         by_kind = {k: sum(e.amount.amount for e in entries if e.kind is k) for k in EntryKind}
         assert by_kind[EntryKind.REPLY] <= 0 and by_kind[EntryKind.EXPIRY] <= 0
     assert billing.invoices(account, status=InvoiceStatus.PAID).items != ()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda b: b.top_up("acme", "sms", 10_000),
+        lambda b: b.adjust_balance("acme", "sms", 10_000, key="a", reason="r"),
+        lambda b: b.usage_history("acme", balance="sms"),
+    ],
+    ids=["top_up", "adjust_balance", "usage_history"],
+)
+def test_an_unknown_balance_name_is_a_subkit_error(
+    billing: Billing, account: str, store: InMemoryStore, call: Any
+) -> None:
+    """R-ERR: a balance name from user input is refused with a code, and nothing changes."""
+    before = snapshot(store)
+    with pytest.raises(InvalidAmount) as caught:
+        call(billing)
+    assert caught.value.code == "invalid_amount"
+    assert "conversation, broadcast" in str(caught.value)
+    assert snapshot(store) == before

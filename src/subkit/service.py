@@ -353,7 +353,7 @@ class Billing:
         idempotency_key: str | None = None,
     ) -> Checkout:
         """Check out a top-up of ``balance`` by ``amount`` (R-BAL-6)."""
-        chosen = Balance(balance)
+        chosen = wallets._balance(balance)  # an unknown name is InvalidAmount (R-ERR)
         money = self.catalogue.money(amount)
         wallets.validate_top_up(self.catalogue.wallet_rules, chosen, money)
         return self._checkout(
@@ -424,7 +424,7 @@ class Billing:
         self, account_id: str, balance: Balance | str, amount: Money | int, *, key: str, reason: str
     ) -> LedgerEntry:
         """The host's manual lever: credit or take back balance, with a reason (R-BAL-9)."""
-        chosen = Balance(balance)
+        chosen = wallets._balance(balance)  # an unknown name is InvalidAmount (R-ERR)
         money = self.catalogue.money(amount)
         print_ = fingerprint(balance=str(chosen), amount=money.amount, reason=reason)
 
@@ -465,7 +465,7 @@ class Billing:
         cursor: str | None = None,
     ) -> Page[LedgerEntry]:
         """The balance statement, newest first, paged (R-BAL-7, R-BAL-10)."""
-        chosen = Balance(balance) if balance is not None else None
+        chosen = wallets._balance(balance) if balance is not None else None
         kind_ = EntryKind(kind) if kind is not None else None
         self._check_range(since, until, limit)
 
