@@ -32,7 +32,7 @@ from subkit.errors import (
 from subkit.events import DomainEvent
 from subkit.invoice import InvoiceLine, InvoiceType, Order, compute_totals
 from subkit.money import Money
-from subkit.plans import Catalogue, ChangeTiming, Direction, Reduction, Usage
+from subkit.plans import Catalogue, ChangeTiming, Direction, Limits, Reduction, Usage
 from subkit.subscription import (
     AddOnEvent,
     AddOnEventKind,
@@ -67,13 +67,6 @@ class HeldAddOn:
     quantity: int
     stopping: int
     stops: tuple[tuple[int, datetime], ...]
-
-
-@attrs.frozen
-class Limits:
-    users: int
-    contacts: int
-    broadcast_quota: int
 
 
 @attrs.frozen
@@ -761,7 +754,6 @@ __all__ = [
     "AvailableAddOn",
     "ChangeQuote",
     "HeldAddOn",
-    "Limits",
     "OrderSummary",
     "UsageOverview",
     "apply_order",
