@@ -736,3 +736,35 @@ def test_catch_up_equals_step_by_step():
         assert to_dict(late.subscription(account)) == to_dict(stepwise.subscription(account))
         assert late.balances(account) == stepwise.balances(account)
     assert late.balances("acme").conversation == idr(30_000)
+
+
+def test_addon_bought_while_paid_ahead_adds_the_full_next_period(billing, account, clock):
+    """R-ADD-3: prorated rest of the period plus the full price of the period paid ahead."""
+    on_growth(billing, account, users=0)
+    pay(billing, billing.renew(account))
+    clock.set(at(2026, 1, 20))
+    quote = billing.quote_addons(account, {"extra_user": 1})
+    assert rows(quote.lines) == [
+        ("Additional User", 1, 50_000, 33_871, Period(at(2026, 1, 20), at(2026, 2, 10))),
+        ("Additional User", 1, 50_000, 50_000, FEB10_MAR10),
+    ]
+    checkout = billing.buy_addons(account, {"extra_user": 1})
+    assert checkout.invoice.total == quote.total == idr(83_871)
+
+
+def test_addon_bought_while_a_paid_change_is_scheduled_joins_the_change(billing, account, clock):
+    """R-ADD-3: the first period of the target plan is charged and the units join the order."""
+    on_growth(billing, account, users=0)
+    pay(billing, billing.change_plan(account, "pro", interval="annual"))
+    clock.set(at(2026, 1, 20))
+    quote = billing.quote_addons(account, {"extra_user": 1})
+    assert rows(quote.lines) == [
+        ("Additional User", 1, 50_000, 33_871, Period(at(2026, 1, 20), at(2026, 2, 10))),
+        ("Additional User", 1, 500_000, 500_000, FEB10_FEB10),
+    ]
+    pay(billing, billing.buy_addons(account, {"extra_user": 1}))
+    assert billing.subscription(account).scheduled_change.addons == {"extra_user": 1}
+    clock.set(at(2026, 2, 10, 10))
+    billing.advance()
+    sub = billing.subscription(account)
+    assert (sub.plan, sub.addons) == ("pro", {"extra_user": 1})
