@@ -678,12 +678,6 @@ def test_payment_events_in_any_order_credit_each_paid_top_up_once(
         assert set(invoice.extra_payments) <= {"GW-A", "GW-B", "GW-W"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply_payment credits a late-delivered payment at the gateway's past `at`, "
-    "behind ledger entries already written (a month boundary), so the statement's "
-    "balance_after no longer follows its (time, order) order (R-BAL-7, R-BAL-10)",
-)
 def test_a_back_dated_payment_keeps_the_statement_coherent(
     billing: Billing, account: str, clock: FixedClock
 ) -> None:

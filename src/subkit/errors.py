@@ -8,6 +8,7 @@ the facts a host needs as attributes. Bad input never changes stored state.
     ├── CurrencyMismatch (TypeError)
     ├── NaiveDatetime (ValueError)
     ├── InvalidTime (ValueError)
+    ├── InvalidArgument (ValueError)          argument, value
     ├── InvalidAmount (ValueError)
     ├── InvalidQuantity (ValueError)
     ├── UnknownPlan (LookupError)
@@ -81,6 +82,12 @@ class NaiveDatetime(SubkitError, ValueError):
 
 class InvalidTime(SubkitError, ValueError):
     code = "invalid_time"
+
+
+class InvalidArgument(SubkitError, ValueError):
+    """An argument outside the values subkit accepts (an unknown status or kind filter)."""
+
+    code = "invalid_argument"
 
 
 class InvalidAmount(SubkitError, ValueError):
@@ -221,6 +228,7 @@ __all__ = [
     "InsufficientBalance",
     "IntervalNotOffered",
     "InvalidAmount",
+    "InvalidArgument",
     "InvalidCursor",
     "InvalidQuantity",
     "InvalidTime",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import attrs
@@ -25,6 +26,7 @@ from subkit.errors import (
     AccountNotFound,
     BillingProfileRequired,
     ConcurrencyConflict,
+    InvalidArgument,
     InvalidQuantity,
     InvalidTime,
     InvoiceNotFound,
@@ -62,7 +64,23 @@ from subkit.subscription import AddOnEvent, Subscription, SubscriptionStatus
 from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 MAX_ATTEMPTS = 5
+
+
+def _choice(kind: type[E], value: object, name: str) -> E | None:
+    """Parse an enumeration argument, refusing unknown values with ``InvalidArgument``."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidArgument(
+            f"{name} must be one of {allowed}, not {value!r}", argument=name, value=value
+        ) from None
 
 
 class SystemClock:
@@ -255,7 +273,12 @@ class Billing:
             if idempotency_key is not None:
                 earlier = replay(unit.get_record(account_id, "checkout", idempotency_key), print_)
                 if earlier is not None:
-                    return from_dict(Checkout, earlier), False
+                    replayed = from_dict(Checkout, earlier)
+                    if replayed.invoice is not None:
+                        # The same checkout, with its invoice as it is now (it may be paid).
+                        current = unit.get_invoice(replayed.invoice.code) or replayed.invoice
+                        replayed = attrs.evolve(replayed, invoice=current)
+                    return replayed, False
             purchase = decide(account, now)
             if purchase.total.is_zero:
                 account, entries, events, replaced = orders.accept_free(
@@ -315,9 +338,11 @@ class Billing:
             return checkout, True
 
         checkout, _ = self._write(work)
-        if checkout.invoice is None or checkout.payment is not None:
+        invoice = checkout.invoice
+        if invoice is None or checkout.payment is not None or not invoice.is_open:
+            # Nothing to pay, already has a session, or no longer payable (expired, paid).
             return checkout
-        return self._open_payment(checkout.invoice, idempotency_key, print_)
+        return self._open_payment(invoice, idempotency_key, print_)
 
     def _open_payment(self, invoice: Invoice, key: str | None, print_: str) -> Checkout:
         """Ask the gateway for a session for a committed invoice; remember it under ``key``."""
@@ -466,7 +491,7 @@ class Billing:
     ) -> Page[LedgerEntry]:
         """The balance statement, newest first, paged (R-BAL-7, R-BAL-10)."""
         chosen = wallets._balance(balance) if balance is not None else None
-        kind_ = EntryKind(kind) if kind is not None else None
+        kind_ = _choice(EntryKind, kind, "kind")
         self._check_range(since, until, limit)
 
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Page[LedgerEntry]:
@@ -510,8 +535,8 @@ class Billing:
         cursor: str | None = None,
     ) -> Page[Invoice]:
         """The account's invoices, pending ones included, newest first (R-INV-8)."""
-        type_ = InvoiceType(type) if type is not None else None
-        status_ = InvoiceStatus(status) if status is not None else None
+        type_ = _choice(InvoiceType, type, "type")
+        status_ = _choice(InvoiceStatus, status, "status")
         self._check_range(since, until, limit)
 
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Page[Invoice]:
@@ -558,7 +583,8 @@ class Billing:
         """Apply a gateway's payment result, exactly once (R-INV-4, R-INV-5, R-INV-6)."""
         if not isinstance(event, PaymentEvent):
             raise TypeError("apply_payment takes a PaymentEvent")
-        status = PaymentStatus(event.status)
+        status = _choice(PaymentStatus, event.status, "status")
+        assert status is not None
         amount = self.catalogue.money(event.amount)
         if event.at is not None:
             ensure_aware(event.at, "event.at")
@@ -636,7 +662,9 @@ class Billing:
                 )
                 return updated
             # decision == "pay": mark paid and apply the effect in this same transaction.
-            result = orders.apply_paid(account, self.catalogue, invoice, at)
+            # The effect happens now, when subkit learns of the payment: the ledger stays in
+            # time order even for a late webhook. ``paid_at`` keeps the gateway's time.
+            result = orders.apply_paid(account, self.catalogue, invoice, now)
             updated = move(
                 invoice,
                 InvoiceStatus.PAID,

@@ -1,0 +1,74 @@
+"""Bad arguments are typed refusals that change nothing; retried checkouts stay honest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from subkit import serialize
+from subkit.errors import InvalidArgument, SubkitError
+from subkit.invoice import InvoiceStatus, PaymentStatus
+from subkit.money import Money
+from subkit.service import Billing, PaymentEvent
+from subkit.testing import FakeGateway, FixedClock
+
+
+class TestEnumerationArguments:
+    @pytest.mark.parametrize(
+        ("call", "name"),
+        [
+            (lambda b, a: b.usage_history(a, kind="gift"), "kind"),
+            (lambda b, a: b.invoices(a, type="donation"), "type"),
+            (lambda b, a: b.invoices(a, status="lost"), "status"),
+        ],
+    )
+    def test_unknown_filter_values_are_invalid_argument(
+        self, billing: Billing, account: str, call: object, name: str
+    ) -> None:
+        """R-ERR: an unknown filter value is InvalidArgument naming the argument, a SubkitError."""
+        with pytest.raises(InvalidArgument) as caught:
+            call(billing, account)  # type: ignore[operator]
+        assert caught.value.argument == name
+        assert isinstance(caught.value, SubkitError) and isinstance(caught.value, ValueError)
+        assert caught.value.code == "invalid_argument"
+
+    def test_unknown_payment_status_changes_nothing(self, billing: Billing, account: str) -> None:
+        """R-ERR: a payment event with an unknown status is refused; the invoice stays pending."""
+        checkout = billing.top_up(account, "conversation", 10_000)
+        assert checkout.invoice is not None
+        event = PaymentEvent(checkout.invoice.code, "settled", "ref", Money(10_000, "IDR"))  # type: ignore[arg-type]
+        before = serialize.to_dict(billing.invoice(account, checkout.invoice.code))
+        with pytest.raises(InvalidArgument):
+            billing.apply_payment(event)
+        assert serialize.to_dict(billing.invoice(account, checkout.invoice.code)) == before
+
+
+class TestRetriedCheckouts:
+    def test_retry_after_expiry_does_not_open_a_payment_for_a_dead_invoice(
+        self, billing: Billing, account: str, gateway: FakeGateway, clock: FixedClock
+    ) -> None:
+        """R-INV-1: the same key returns the same checkout, with its invoice as it is now;
+        an expired invoice gets no new gateway session."""
+        gateway.fail_next = RuntimeError("gateway down")
+        with pytest.raises(RuntimeError):
+            billing.top_up(account, "conversation", 10_000, idempotency_key="k1")
+        clock.advance(timedelta(hours=25))
+        retried = billing.top_up(account, "conversation", 10_000, idempotency_key="k1")
+        assert retried.invoice is not None
+        assert retried.invoice.status is InvoiceStatus.EXPIRED
+        assert retried.payment is None
+        assert gateway.requests == []
+
+    def test_replay_after_payment_shows_the_paid_invoice(
+        self, billing: Billing, account: str
+    ) -> None:
+        """R-INV-1: replaying a paid checkout's key shows the invoice paid, not pending."""
+        first = billing.top_up(account, "conversation", 10_000, idempotency_key="k2")
+        assert first.invoice is not None
+        billing.apply_payment(
+            PaymentEvent(first.invoice.code, PaymentStatus.PAID, "r", first.invoice.total)
+        )
+        again = billing.top_up(account, "conversation", 10_000, idempotency_key="k2")
+        assert again.invoice is not None and again.invoice.status is InvoiceStatus.PAID
+        assert again.payment == first.payment
