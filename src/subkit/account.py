@@ -161,10 +161,17 @@ def apply_step(account: Account, catalogue: Catalogue, step: subs.Step) -> Catch
     counts = Counter(step.kinds)
     counts["invoice_cancelled"] += len(cancelled)
     account_id = account.account_id
+    kinds = {"addon.ended": AddOnEventKind.ENDED, "addon.bought": AddOnEventKind.BOUGHT}
     ended = [
-        AddOnEvent(step.at, str(facts["addon"]), AddOnEventKind.ENDED, int(str(facts["quantity"])))
+        AddOnEvent(
+            step.at,
+            str(facts["addon"]),
+            kinds[name],
+            int(str(facts["quantity"])),
+            str(facts["invoice_code"]) if facts.get("invoice_code") else None,
+        )
         for name, facts in step.events
-        if name == "addon.ended"
+        if name in kinds
     ]
     return CatchUp(
         account=attrs.evolve(

@@ -531,7 +531,13 @@ def placed(sub: Subscription, type: InvoiceType, order: Order, code: str) -> Sub
     if type is InvoiceType.PLAN_CHANGE and not order.immediate:
         assert order.plan and order.interval and order.start
         change = ScheduledChange(
-            order.plan, order.interval, dict(order.addons), order.start, code, paid=False
+            order.plan,
+            order.interval,
+            dict(order.addons),
+            order.start,
+            code,
+            paid=False,
+            ordered=dict(order.addons),
         )
         return attrs.evolve(sub, scheduled_change=change, renewal_invoice=None)
     return sub
@@ -655,7 +661,13 @@ def apply_order(
     else:
         assert order.plan is not None and order.interval is not None and order.start is not None
         change = ScheduledChange(
-            order.plan, order.interval, dict(order.addons), order.start, invoice_code, paid=True
+            order.plan,
+            order.interval,
+            dict(order.addons),
+            order.start,
+            invoice_code,
+            paid=True,
+            ordered=dict(order.addons),
         )
         # Paying the change buys its first period: the time ahead is paid (R-SUB-2). A free
         # target has nothing to pay for and leaves the paid time as it is.

@@ -35,6 +35,9 @@ class ScheduledChange:
     effective_at: datetime
     invoice_code: str | None
     paid: bool
+    # The add-on units the change's own order bought (``addons`` also holds units bought
+    # later that joined the order); the add-on history dates these at the change (R-ADD-6).
+    ordered: dict[str, int] = attrs.field(factory=dict)
 
 
 class AddOnEventKind(enum.StrEnum):
@@ -322,6 +325,14 @@ def _apply_change(
             "subscription.changed",
             {"plan": change.plan, "interval": str(change.interval), "from": sub.plan},
         )
+    )
+    events.extend(
+        (
+            "addon.bought",
+            {"addon": code, "quantity": quantity, "invoice_code": change.invoice_code},
+        )
+        for code, quantity in change.ordered.items()
+        if quantity > 0
     )
     return Step(
         changed,
