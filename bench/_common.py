@@ -67,6 +67,23 @@ def rate(work: Callable[[int], None], count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def rate_for(work: Callable[[int], None], seconds: float, *, batch: int = 100) -> tuple[float, int]:
+    """Run ``work(i)`` for ``i`` = 0, 1, ... for at least ``seconds``; return (calls/s, calls).
+
+    Timing a duration rather than a count gives a fast side and a slow side the same
+    exposure to the machine's noise.
+    """
+    done = 0
+    started = time.perf_counter()
+    while True:
+        for i in range(done, done + batch):
+            work(i)
+        done += batch
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds:
+            return done / elapsed, done
+
+
 def fmt(value: float) -> str:
     """A number for the table: thousands separated, 3 significant digits when small."""
     if value >= 1000:
