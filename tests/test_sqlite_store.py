@@ -23,6 +23,7 @@ import pytest
 
 from subkit.contract import make_account, make_entry
 from subkit.errors import StoreError
+from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import BillingProfile, PaymentStatus
 from subkit.plans import Catalogue
 from subkit.service import Billing, PaymentEvent
@@ -463,3 +464,39 @@ def test_each_thread_has_its_own_connection(tmp_path: Path) -> None:
         thread.join()
         assert seen[0] is not store.connection()
         assert store.connection() is store.connection()
+
+
+def _write_in_forked_child(store: SqliteStore) -> None:
+    inherited = store._local.conn  # the parent's connection, copied by fork()
+    if store.connection() is inherited:
+        os._exit(3)
+    with store.transaction() as unit:
+        unit.put_record(make_record("from-child"))
+    store.close()  # must close the child's own connection only
+    try:
+        inherited.execute("SELECT 1")  # no file access; fails only if it was closed
+    except sqlite3.ProgrammingError:
+        os._exit(4)
+
+
+def make_record(key: str) -> IdempotencyRecord:
+    return IdempotencyRecord("acme", "test", key, "fp", {"key": key})
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork()")
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    """The parent's connection is never used, nor closed, by a child made by fork()."""
+    with SqliteStore(tmp_path / "s.db") as store:
+        with store.transaction() as unit:
+            unit.put_record(make_record("before-fork"))
+        parents = store.connection()
+        child = multiprocessing.get_context("fork").Process(
+            target=_write_in_forked_child, args=(store,)
+        )
+        child.start()
+        child.join()
+        assert child.exitcode == 0
+        assert store.connection() is parents
+        with store.transaction() as unit:
+            assert unit.get_record("acme", "test", "from-child") == make_record("from-child")
+            unit.put_record(make_record("after-fork"))
