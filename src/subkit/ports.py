@@ -1,7 +1,9 @@
 """The ports a host plugs in: Store, PaymentGateway, Clock, EventSink and UsageSource.
 
 Each is a :class:`typing.Protocol`: implement the methods, inherit from nothing. The docstrings
-are the contracts; :mod:`subkit.testing` ships a fake of each and the store contract suite.
+are the contracts; :mod:`subkit.testing` ships a fake of each, and
+``subkit.testing.StoreContract`` (defined in :mod:`subkit.contract`) is the store contract
+suite a host runs against its own store.
 """
 
 from __future__ import annotations

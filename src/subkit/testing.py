@@ -4,6 +4,9 @@
 The in-memory store has real transactional semantics: a unit of work sees its own writes,
 commits them all at once or none, and detects conflicting concurrent commits through the
 aggregates' versions (optimistic locking), as a database store would.
+
+``StoreContract``, the store contract suite, lives in :mod:`subkit.contract` (it needs
+pytest) and is reachable here too, imported only when asked for.
 """
 
 from __future__ import annotations
@@ -299,4 +302,20 @@ class InMemoryStore:
             state.sequence += unit.sequence_used
 
 
-__all__ = ["FakeGateway", "FixedClock", "InMemoryStore", "RecordingSink", "StaticUsage"]
+def __getattr__(name: str) -> object:
+    # The contract suite imports pytest; load it only for hosts that ask for it.
+    if name == "StoreContract":
+        from subkit.contract import StoreContract
+
+        return StoreContract
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "FakeGateway",
+    "FixedClock",
+    "InMemoryStore",
+    "RecordingSink",
+    "StaticUsage",
+    "StoreContract",  # noqa: F822 - provided lazily by __getattr__
+]
