@@ -27,7 +27,7 @@ def test_demo_runs_and_its_printed_totals_match_the_database(tmp_path: Path) -> 
             stored = {code: unit.get_invoice(code) for code in result.invoice_totals}
     finally:
         store.close()
-    assert len(stored) == 3
+    assert len(stored) == 4
     for code, invoice in stored.items():
         assert invoice is not None
         printed = re.search(rf"{code}\s+\S+\s+.*?(-?Rp[\d.]+)\s+(\w+)", text)

@@ -124,15 +124,30 @@ def run_demo(directory: Path, out: TextIO, *, locale: str = "id_ID") -> DemoResu
         f"broadcast balance {say.money(charge.balance_after)}"
     )
 
-    clock.set(datetime(2026, 1, 20, 10, 0, tzinfo=jakarta))
+    clock.set(datetime(2026, 2, 5, 10, 0, tzinfo=jakarta))
+    say.step(clock, "Renew Growth ahead of the boundary (confirmation pop-up)")
+    say.summary(billing.quote_renewal(ACCOUNT))
+    _pay(billing, billing.renew(ACCOUNT), "PAY-RENEW")
+    say.say(f"    paid through {billing.subscription(ACCOUNT).paid_through:%d %b %Y}")
+
+    clock.set(datetime(2026, 2, 10, 10, 5, tzinfo=jakarta))
+    say.step(clock, "The billing run crosses the boundary: the renewed period starts")
+    report = billing.advance()
+    sub = billing.subscription(ACCOUNT)
+    say.say(
+        f"    {dict(report.counts)}; period {sub.current_period.start:%d %b} - "
+        f"{sub.current_period.end:%d %b %Y}"
+    )
+
+    clock.set(datetime(2026, 2, 20, 10, 0, tzinfo=jakarta))
     say.step(clock, "Upgrade to Pro annual, scheduled for the next cycle")
     quote = billing.quote_change(ACCOUNT, "pro", interval="annual")
     say.summary(quote)
     say.say(f"    takes effect {quote.effective_at:%d %b %Y}")
     _pay(billing, billing.change_plan(ACCOUNT, "pro", interval="annual"), "PAY-PRO")
 
-    clock.set(datetime(2026, 2, 10, 10, 5, tzinfo=jakarta))
-    say.step(clock, "The billing run crosses the boundary")
+    clock.set(datetime(2026, 3, 10, 10, 5, tzinfo=jakarta))
+    say.step(clock, "The billing run crosses the boundary: Pro annual applies")
     report = billing.advance()
     sub = billing.subscription(ACCOUNT)
     say.say(
@@ -149,7 +164,7 @@ def run_demo(directory: Path, out: TextIO, *, locale: str = "id_ID") -> DemoResu
     sub = billing.unsubscribe(ACCOUNT)
     say.say(f"    status {sub.status}, falls back to Free on {sub.paid_through:%d %b %Y}")
 
-    clock.set(datetime(2027, 3, 1, 12, 0, tzinfo=jakarta))
+    clock.set(datetime(2027, 4, 1, 12, 0, tzinfo=jakarta))
     say.step(clock, "The billing run across the months")
     report = billing.advance()
     sub = billing.subscription(ACCOUNT)
