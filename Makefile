@@ -34,5 +34,10 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(PY) -m bench
 
+# The HTML site, from docs/ by mkdocs.yml, into site/.
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	$(PY) -m mkdocs build --strict -d site
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
