@@ -479,6 +479,37 @@ def quote_addons(
     return ChangeQuote(purchase, summary(purchase, None, at))
 
 
+def available_addons(sub: Subscription, catalogue: Catalogue) -> list[AvailableAddOn]:
+    """The "Buy Add-On" list: what the plan sells, and how many more units fit (R-ADD-4)."""
+    return [
+        AvailableAddOn(
+            code=addon.code,
+            name=addon.name,
+            unit_price=addon.price(sub.interval),
+            adds=dict(addon.adds),
+            can_buy=max(0, addon.max_quantity - held_total(sub, addon.code)),
+        )
+        for addon in catalogue.addons_for(sub.plan)
+    ]
+
+
+def held_addons(sub: Subscription, catalogue: Catalogue) -> list[HeldAddOn]:
+    """The "Manage Add-Ons" list: units held, and the stopping ones with their end."""
+    held = []
+    for code, quantity in sub.addons.items():
+        stops = tuple((stop.quantity, stop.ends_at) for stop in sub.stops if stop.code == code)
+        held.append(
+            HeldAddOn(
+                code=code,
+                name=catalogue.addon(code).name,
+                quantity=quantity,
+                stopping=sum(q for q, _ in stops),
+                stops=stops,
+            )
+        )
+    return held
+
+
 def stop_addon(
     sub: Subscription, catalogue: Catalogue, code: str, quantity: int | None, at: datetime
 ) -> tuple[Subscription, AddOnEvent]:
@@ -769,8 +800,10 @@ __all__ = [
     "OrderSummary",
     "UsageOverview",
     "apply_order",
+    "available_addons",
     "cancel_change",
     "check_limit",
+    "held_addons",
     "overview",
     "quote_addons",
     "quote_change",

@@ -805,34 +805,11 @@ class Billing:
 
     def available_addons(self, account_id: str) -> list[AvailableAddOn]:
         """The add-ons the current plan sells and how many more can be bought (R-ADD-4)."""
-        sub = self.subscription(account_id)
-        return [
-            AvailableAddOn(
-                code=addon.code,
-                name=addon.name,
-                unit_price=addon.price(sub.interval),
-                adds=dict(addon.adds),
-                can_buy=max(0, addon.max_quantity - sub.addons.get(addon.code, 0)),
-            )
-            for addon in self.catalogue.addons_for(sub.plan)
-        ]
+        return lifecycle.available_addons(self.subscription(account_id), self.catalogue)
 
     def addons(self, account_id: str) -> list[HeldAddOn]:
         """Add-ons held now, with the units stopping and when they end (R-ADD-4)."""
-        sub = self.subscription(account_id)
-        held = []
-        for code, quantity in sub.addons.items():
-            stops = [(stop.quantity, stop.ends_at) for stop in sub.stops if stop.code == code]
-            held.append(
-                HeldAddOn(
-                    code=code,
-                    name=self.catalogue.addon(code).name,
-                    quantity=quantity,
-                    stopping=sum(q for q, _ in stops),
-                    stops=tuple(stops),
-                )
-            )
-        return held
+        return lifecycle.held_addons(self.subscription(account_id), self.catalogue)
 
     def stop_addon(self, account_id: str, addon: str, *, quantity: int | None = None) -> HeldAddOn:
         """Stop add-on units at the end of the paid time; no refund (R-ADD-4)."""
