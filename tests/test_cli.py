@@ -206,6 +206,45 @@ class TestUsage:
         for command in ("plans", "demo", "catalogue"):
             assert command in out
 
+    @pytest.mark.parametrize(
+        "command",
+        [
+            *(
+                [name]
+                for name in [
+                    "plans",
+                    "open",
+                    "profile",
+                    "overview",
+                    "top-up",
+                    "pay",
+                    "charge",
+                    "change",
+                    "renew",
+                    "addons",
+                    "unsubscribe",
+                    "resume",
+                    "history",
+                    "invoices",
+                    "run",
+                    "demo",
+                ]
+            ),
+            ["addons", "acme", "buy"],
+            ["addons", "acme", "stop"],
+            ["invoice", "show"],
+            ["invoice", "render"],
+            ["catalogue", "check"],
+        ],
+    )
+    def test_every_command_has_help(
+        self, command: list[str], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`subkit COMMAND --help` prints the command's usage and the global options."""
+        assert main([*command, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("usage: subkit " + " ".join(command[:1]))
+
     def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--version prints the package version."""
         assert main(["--version"]) == 0

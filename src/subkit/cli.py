@@ -817,7 +817,7 @@ def _add_globals(group: Any, *, suppress: bool) -> None:
         "--db",
         metavar="PATH",
         default=default(DEFAULT_DB),
-        help="the SQLite file (default: %(default)s)",
+        help=f"the SQLite file (default: {DEFAULT_DB})",
     )
     group.add_argument(
         "--catalogue",
