@@ -72,3 +72,30 @@ class TestRetriedCheckouts:
         again = billing.top_up(account, "conversation", 10_000, idempotency_key="k2")
         assert again.invoice is not None and again.invoice.status is InvoiceStatus.PAID
         assert again.payment == first.payment
+
+
+class TestTimeOrder:
+    def test_a_clock_behind_the_accounts_last_change_is_refused(
+        self, billing: Billing, account: str, store: object, clock: FixedClock
+    ) -> None:
+        """R-TIME: time never runs backwards for an account; a lagging clock (another host,
+        an operator's --now) gets InvalidTime and changes nothing."""
+        from subkit.errors import InvalidTime
+        from subkit.testing import FakeGateway as Gateway
+
+        clock.advance(timedelta(days=40))
+        billing.charge_replies(account, key="now")
+        behind = FixedClock(clock.now() - timedelta(days=30))
+        lagging = Billing(billing.catalogue, billing.store, Gateway(), clock=behind)
+        before = serialize.to_dict(billing.subscription(account))
+        with pytest.raises(InvalidTime):
+            lagging.charge_replies(account, key="then")
+        assert serialize.to_dict(billing.subscription(account)) == before
+        assert len(billing.usage_history(account, kind="reply").items) == 1
+
+    def test_stopping_an_addon_not_held_says_so(self, billing: Billing, account: str) -> None:
+        """R-ADD-4: AddOnNotHeld names the add-on when none of it is held."""
+        from subkit.errors import AddOnNotHeld
+
+        with pytest.raises(AddOnNotHeld, match="Additional User is not held"):
+            billing.stop_addon(account, "extra_user")

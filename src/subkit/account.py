@@ -33,6 +33,7 @@ class Account:
     # is due for the account, so the billing run finds them through the account's due time.
     pending: dict[str, datetime] = attrs.field(factory=dict)
     addon_events: tuple[AddOnEvent, ...] = ()
+    as_of: datetime | None = None  # the latest clock time a facade call wrote this account at
     version: int = 0
 
     @property

@@ -517,6 +517,10 @@ def stop_addon(
     addon = catalogue.addon(code)
     active = sub.addons.get(code, 0) - sub.stopping.get(code, 0)
     wanted = active if quantity is None else quantity
+    if active == 0:
+        raise AddOnNotHeld(
+            f"{addon.name} is not held (or all of it is stopping)", addon=code, active=0
+        )
     if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1 or wanted > active:
         raise AddOnNotHeld(
             f"cannot stop {wanted} of {addon.name}: {active} active", addon=code, active=active

@@ -181,20 +181,29 @@ class Billing:
         account = unit.get_account(account_id)
         if account is None:
             raise AccountNotFound(f"no account {account_id!r}", account_id=account_id)
+        if account.as_of is not None and now < account.as_of:
+            # Time never runs backwards for an account: its ledger and periods are in order.
+            raise InvalidTime(
+                f"the clock ({now.isoformat()}) is behind the last change of account "
+                f"{account_id!r} ({account.as_of.isoformat()})",
+                now=now,
+                as_of=account.as_of,
+            )
         caught = accounts.catch_up(account, self.catalogue, now)
         if caught.account == account:
             return account
-        return self._apply_catch_up(unit, account, caught, out)
+        return self._apply_catch_up(unit, account, caught, out, now)
 
     def _apply_catch_up(
-        self, unit: UnitOfWork, before: Account, caught: CatchUp, out: _Outcome
+        self, unit: UnitOfWork, before: Account, caught: CatchUp, out: _Outcome, until: datetime
     ) -> Account:
         for code, at in caught.expired_invoices:
             self._void(unit, code, InvoiceStatus.EXPIRED, at)
         for code, at in caught.cancelled_invoices:
             self._void(unit, code, InvoiceStatus.CANCELLED, at)
         unit.append_entries(caught.entries)
-        saved = attrs.evolve(caught.account, version=before.version + 1)
+        as_of = until if before.as_of is None else max(before.as_of, until)
+        saved = attrs.evolve(caught.account, version=before.version + 1, as_of=as_of)
         unit.update_account(saved)
         out.events.extend(caught.events)
         return saved
@@ -204,9 +213,16 @@ class Billing:
         if invoice is not None and invoice.status is InvoiceStatus.PENDING:
             unit.update_invoice(move(invoice, status, at, version=invoice.version + 1))
 
-    def _save(self, unit: UnitOfWork, account: Account, entries: Sequence[LedgerEntry]) -> Account:
+    def _save(
+        self,
+        unit: UnitOfWork,
+        now: datetime,
+        account: Account,
+        entries: Sequence[LedgerEntry],
+    ) -> Account:
         unit.append_entries(entries)
-        saved = attrs.evolve(account, version=account.version + 1)
+        as_of = now if account.as_of is None else max(account.as_of, now)
+        saved = attrs.evolve(account, version=account.version + 1, as_of=as_of)
         unit.update_account(saved)
         return saved
 
@@ -227,7 +243,7 @@ class Billing:
             if unit.get_account(account_id) is not None:
                 raise AccountExists(f"account {account_id!r} already exists", account_id=account_id)
             account, entries = accounts.open_account(account_id, self.catalogue, now, tz)
-            unit.add_account(account)
+            unit.add_account(attrs.evolve(account, as_of=now))
             unit.append_entries(entries)
             out.events.append(
                 DomainEvent(
@@ -245,7 +261,7 @@ class Billing:
 
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
             account = self._load(unit, account_id, now, out)
-            self._save(unit, attrs.evolve(account, profile=profile), ())
+            self._save(unit, now, attrs.evolve(account, profile=profile), ())
 
         self._write(work)
 
@@ -284,7 +300,7 @@ class Billing:
                 account, entries, events, replaced = orders.accept_free(
                     account, self.catalogue, purchase, now
                 )
-                self._save(unit, account, entries)
+                self._save(unit, now, account, entries)
                 for old in replaced:
                     self._void(unit, old, InvoiceStatus.CANCELLED, now)
                 out.events.extend(events)
@@ -313,7 +329,7 @@ class Billing:
                 )
                 unit.add_invoice(invoice)
                 account, replaced = orders.placed(account, purchase, invoice)
-                self._save(unit, account, ())
+                self._save(unit, now, account, ())
                 for old in replaced:
                     self._void(unit, old, InvoiceStatus.CANCELLED, now)
                 out.events.append(
@@ -408,7 +424,7 @@ class Billing:
             if earlier is not None:
                 return from_dict(Charge, earlier)
             change, charge = decide(account, now)
-            self._save(unit, attrs.evolve(account, wallet=change.wallet), change.entries)
+            self._save(unit, now, attrs.evolve(account, wallet=change.wallet), change.entries)
             unit.put_record(IdempotencyRecord(account_id, scope, key, print_, to_dict(charge)))
             return charge
 
@@ -467,7 +483,7 @@ class Billing:
                 key=key,
                 reason=reason,
             )
-            self._save(unit, attrs.evolve(account, wallet=change.wallet), change.entries)
+            self._save(unit, now, attrs.evolve(account, wallet=change.wallet), change.entries)
             entry = change.entries[-1]
             unit.put_record(
                 IdempotencyRecord(account_id, "adjustment", key, print_, to_dict(entry))
@@ -651,7 +667,7 @@ class Billing:
                 pending = dict(account.pending)
                 pending.pop(invoice.code, None)
                 sub = accounts.void_invoice(account.subscription, invoice.code)
-                self._save(unit, attrs.evolve(account, pending=pending, subscription=sub), ())
+                self._save(unit, now, attrs.evolve(account, pending=pending, subscription=sub), ())
                 out.events.append(
                     DomainEvent(
                         f"invoice.{decision}",
@@ -675,7 +691,7 @@ class Billing:
                 version=invoice.version + 1,
             )
             unit.update_invoice(updated)
-            self._save(unit, result.account, result.entries)
+            self._save(unit, now, result.account, result.entries)
             out.events.append(
                 DomainEvent(
                     "invoice.paid",
@@ -751,7 +767,7 @@ class Billing:
             account = self._load(unit, account_id, now, out)
             sub, codes = lifecycle.cancel_change(account.subscription)
             pending = {c: t for c, t in account.pending.items() if c not in codes}
-            self._save(unit, attrs.evolve(account, subscription=sub, pending=pending), ())
+            self._save(unit, now, attrs.evolve(account, subscription=sub, pending=pending), ())
             for code in codes:
                 self._void(unit, code, InvoiceStatus.CANCELLED, now)
             out.events.append(DomainEvent("subscription.change_cancelled", account_id, now, {}))
@@ -820,7 +836,7 @@ class Billing:
                 account.subscription, self.catalogue, addon, quantity, now
             )
             history = (*account.addon_events, event)
-            self._save(unit, attrs.evolve(account, subscription=sub, addon_events=history), ())
+            self._save(unit, now, attrs.evolve(account, subscription=sub, addon_events=history), ())
             out.events.append(
                 DomainEvent(
                     "addon.stopped", account_id, now, {"addon": addon, "quantity": event.quantity}
@@ -845,11 +861,11 @@ class Billing:
             if sub.status is SubscriptionStatus.PAST_DUE:
                 step = subs.fall_back(sub, self.catalogue, now, "lapsed")
                 caught = accounts.apply_step(account, self.catalogue, step)
-                saved = self._apply_catch_up(unit, account, caught, out)
+                saved = self._apply_catch_up(unit, account, caught, out, now)
                 return saved.subscription
             sub, codes = lifecycle.unsubscribe(sub, self.catalogue)
             pending = {c: t for c, t in account.pending.items() if c not in codes}
-            self._save(unit, attrs.evolve(account, subscription=sub, pending=pending), ())
+            self._save(unit, now, attrs.evolve(account, subscription=sub, pending=pending), ())
             for code in codes:
                 self._void(unit, code, InvoiceStatus.CANCELLED, now)
             out.events.append(
@@ -870,7 +886,7 @@ class Billing:
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
             account = self._load(unit, account_id, now, out)
             sub = lifecycle.resume(account.subscription)
-            self._save(unit, attrs.evolve(account, subscription=sub), ())
+            self._save(unit, now, attrs.evolve(account, subscription=sub), ())
             out.events.append(DomainEvent("subscription.resumed", account_id, now, {}))
             return sub
 
@@ -921,7 +937,7 @@ class Billing:
             caught = accounts.catch_up(account, self.catalogue, until)
             if caught.account == account:
                 return {}
-            self._apply_catch_up(unit, account, caught, out)
+            self._apply_catch_up(unit, account, caught, out, until)
             return dict(caught.counts)
 
         return self._write(work)
