@@ -602,6 +602,7 @@ class TestAddOns:
 
     def test_stop_an_addon_not_held(self, acme: Run) -> None:
         result = acme("addons", "acme", "stop", "extra_user")
+        assert result.status == 2
         assert "Additional User is not held" in result.err
 
 
