@@ -98,7 +98,7 @@ def document(sections: list[Section], facts: dict[str, str], command: str, took:
         "hand (the analysis below comes from `bench/findings.md`).",
         "",
         f"- Date: {now_text()}",
-        *(f"- {name.capitalize()}: {value}" for name, value in facts.items()),
+        *(f"- {name}: {value}" for name, value in facts.items()),
         f"- Command: `{command}` (also `make bench`), {took / 60:.1f} minutes in all",
         "- Quicker check: `.venv/bin/python -m bench --quick` (billing run over 1 000 / 10 000,"
         " fewer rounds; prints the table, writes no file)",

@@ -103,12 +103,12 @@ def machine() -> dict[str, str]:
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else ()
     return {
-        "cores": str(os.cpu_count()),
-        "python": sys.version.split()[0] + f" ({platform.python_implementation()})",
-        "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-        "cpu": _cpu_model(),
-        "load average at start": " ".join(f"{x:.2f}" for x in load),
+        "Cores": str(os.cpu_count()),
+        "Python": sys.version.split()[0] + f" ({platform.python_implementation()})",
+        "SQLite": sqlite3.sqlite_version,
+        "Platform": platform.platform(),
+        "CPU": _cpu_model(),
+        "Load average at start": " ".join(f"{x:.2f}" for x in load),
     }
 
 
