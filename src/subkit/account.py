@@ -98,7 +98,13 @@ def void_invoice(sub: Subscription, code: str) -> Subscription:
 
 
 def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp:
-    """Apply, in time order, everything due for ``account`` at or before ``until``."""
+    """Apply, in time order, everything due for ``account`` at or before ``until``.
+
+    When nothing is due the result holds the very same ``account`` object, so callers can
+    tell "nothing happened" with ``is`` instead of comparing aggregates.
+    """
+    if account.due_at > until:
+        return CatchUp(account=account)
     entries: list[LedgerEntry] = []
     expired: list[tuple[str, datetime]] = []
     cancelled: list[tuple[str, datetime]] = []

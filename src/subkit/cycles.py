@@ -8,6 +8,7 @@ anchor drift to the 28th after February. Periods are half-open ``[start, end)``.
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import date, datetime, tzinfo
 from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,8 +73,14 @@ class Period:
 
 def shift_months(anchor: datetime, months: int, tz: tzinfo) -> datetime:
     """``anchor`` moved by ``months`` calendar months in ``tz``, clamped to the month's end."""
-    local = ensure_aware(anchor, "anchor").astimezone(tz)
-    return local + relativedelta(months=months)
+    return _shift_months(ensure_aware(anchor, "anchor"), months, tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shift_months(anchor: datetime, months: int, tz: tzinfo) -> datetime:
+    # Pure and called on every facade call (the account's next boundary): worth caching.
+    # Equal instants give equal results, as the anchor is first converted to ``tz``.
+    return anchor.astimezone(tz) + relativedelta(months=months)
 
 
 def boundary(anchor: datetime, interval: Interval, k: int, tz: tzinfo) -> datetime:

@@ -216,6 +216,7 @@ class Catalogue:
     topup: dict[Balance, TopUpLimit]
     policy: Policy
     seller: Seller
+    _wallet_rules: WalletRules | None = attrs.field(default=None, init=False, repr=False)
 
     # -- loaders ---------------------------------------------------------------------------
 
@@ -280,6 +281,14 @@ class Catalogue:
 
     @property
     def wallet_rules(self) -> WalletRules:
+        """Rates, top-up limits, overdraft and expiry for wallets (built once)."""
+        cached = self._wallet_rules
+        if cached is None:
+            cached = self._build_wallet_rules()
+            object.__setattr__(self, "_wallet_rules", cached)
+        return cached
+
+    def _build_wallet_rules(self) -> WalletRules:
         return WalletRules(
             currency=self.currency,
             reply_rate=self.reply_rate,

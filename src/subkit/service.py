@@ -190,7 +190,7 @@ class Billing:
                 as_of=account.as_of,
             )
         caught = accounts.catch_up(account, self.catalogue, now)
-        if caught.account == account:
+        if caught.account is account:
             return account
         return self._apply_catch_up(unit, account, caught, out, now)
 
@@ -935,7 +935,7 @@ class Billing:
             if account is None:
                 return {}
             caught = accounts.catch_up(account, self.catalogue, until)
-            if caught.account == account:
+            if caught.account is account:
                 return {}
             self._apply_catch_up(unit, account, caught, out, until)
             return dict(caught.counts)

@@ -21,6 +21,7 @@ import sqlite3
 import stat
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -135,11 +136,40 @@ def _is_busy(error: sqlite3.Error) -> bool:
     return code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in str(error)
 
 
+class _DecodedAccounts:
+    """The last few accounts decoded, keyed by their stored JSON text.
+
+    Decoding an account (``json.loads`` and cattrs) is most of a read's cost. A cached value
+    is reused only when the row's text is exactly the text it was decoded from, so it can
+    never be stale, whatever other processes or rolled-back transactions did.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._items: OrderedDict[str, tuple[str, Account]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def decode(self, account_id: str, text: str) -> Account:
+        with self._lock:
+            hit = self._items.get(account_id)
+            if hit is not None and hit[0] == text:
+                self._items.move_to_end(account_id)
+                return hit[1]
+        account = from_dict(Account, json.loads(text))
+        with self._lock:
+            self._items[account_id] = (text, account)
+            self._items.move_to_end(account_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return account
+
+
 class SqliteUnit:
     """One SQLite transaction's view of the store (a :class:`subkit.ports.UnitOfWork`)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, decoded: _DecodedAccounts | None = None) -> None:
         self._conn = conn
+        self._decoded = decoded or _DecodedAccounts(size=0)
         self.open = True
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
@@ -154,7 +184,7 @@ class SqliteUnit:
 
     def get_account(self, account_id: str) -> Account | None:
         row = self._run("SELECT data FROM accounts WHERE account_id = ?", (account_id,)).fetchone()
-        return None if row is None else from_dict(Account, json.loads(row[0]))
+        return None if row is None else self._decoded.decode(account_id, row[0])
 
     def add_account(self, account: Account) -> None:
         try:
@@ -463,6 +493,7 @@ class SqliteStore:
         self._lock = threading.Lock()
         self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._closed = False
+        self._decoded = _DecodedAccounts()
         self._inspect()
         self._migrate(self._connect(create=True))
 
@@ -638,7 +669,7 @@ class SqliteStore:
                 "a unit of work is already open in this thread; SqliteStore units do not nest"
             )
         self._begin(conn)
-        unit = SqliteUnit(conn)
+        unit = SqliteUnit(conn, self._decoded)
         try:
             yield unit
         except BaseException:
