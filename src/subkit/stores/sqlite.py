@@ -140,14 +140,30 @@ class _DecodedAccounts:
     """The last few accounts decoded, keyed by their stored JSON text.
 
     Decoding an account (``json.loads`` and cattrs) is most of a read's cost. A cached value
-    is reused only when the row's text is exactly the text it was decoded from, so it can
-    never be stale, whatever other processes or rolled-back transactions did.
+    is reused only when the row's text is exactly the text it was decoded from (or encoded
+    to, for a write), so it can never be stale, whatever other processes or rolled-back
+    transactions did: equal text means an equal account.
     """
 
     def __init__(self, size: int = 1024) -> None:
         self._size = size
         self._items: OrderedDict[str, tuple[str, Account]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def remember(self, account: Account) -> str:
+        """Encode ``account`` for a write, keeping it for the next read of that text."""
+        text = _json(account)
+        self._put(account.account_id, text, account)
+        return text
+
+    def _put(self, account_id: str, text: str, account: Account) -> None:
+        if self._size <= 0:
+            return
+        with self._lock:
+            self._items[account_id] = (text, account)
+            self._items.move_to_end(account_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
     def decode(self, account_id: str, text: str) -> Account:
         with self._lock:
@@ -156,11 +172,7 @@ class _DecodedAccounts:
                 self._items.move_to_end(account_id)
                 return hit[1]
         account = from_dict(Account, json.loads(text))
-        with self._lock:
-            self._items[account_id] = (text, account)
-            self._items.move_to_end(account_id)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+        self._put(account_id, text, account)
         return account
 
 
@@ -190,7 +202,12 @@ class SqliteUnit:
         try:
             self._run(
                 "INSERT INTO accounts (account_id, version, due_at_us, data) VALUES (?, ?, ?, ?)",
-                (account.account_id, account.version, to_us(account.due_at), _json(account)),
+                (
+                    account.account_id,
+                    account.version,
+                    to_us(account.due_at),
+                    self._decoded.remember(account),
+                ),
             )
         except StoreError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
@@ -206,7 +223,7 @@ class SqliteUnit:
             (
                 account.version,
                 to_us(account.due_at),
-                _json(account),
+                self._decoded.remember(account),
                 account.account_id,
                 account.version - 1,
             ),
