@@ -344,7 +344,7 @@ class _Writer:
             used[lot.id] = take
             rest -= take
         lots = tuple(
-            attrs.evolve(lot, remaining=lot.remaining - used.get(lot.id, 0))
+            lot if lot.id not in used else attrs.evolve(lot, remaining=lot.remaining - used[lot.id])
             for lot in self.wallet.lots
             if lot.remaining - used.get(lot.id, 0) > 0
         )
