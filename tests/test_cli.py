@@ -670,11 +670,11 @@ class TestRun:
     ) -> None:
         import subkit.cli
 
-        monkeypatch.setattr(subkit.cli, "PROGRESS_THRESHOLD", 3)
+        monkeypatch.setattr(subkit.cli, "PROGRESS_EVERY", 2)
         for number in range(5):
             cli("open", f"account-{number}")
         result = cli("run", now=NEXT_PERIOD, json_=True)
         report = result.json()
         assert len(report["accounts"]) == 5
         assert report["counts"]["period"] == 5
-        assert result.err.splitlines()[-1] == "run: 5/5 accounts"
+        assert result.err.splitlines() == ["run: 2 accounts", "run: 4 accounts", "run: 5 accounts"]

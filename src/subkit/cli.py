@@ -39,7 +39,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 from babel.numbers import format_decimal
 
@@ -49,7 +49,7 @@ from subkit.invoice import BillingProfile, Invoice, InvoiceStatus, InvoiceType, 
 from subkit.lifecycle import OrderSummary
 from subkit.money import Money, format_money
 from subkit.plans import Catalogue
-from subkit.ports import Clock, Store, UnitOfWork
+from subkit.ports import Clock, Store
 from subkit.serialize import to_dict
 from subkit.service import Billing, Checkout, PaymentEvent
 from subkit.subscription import Subscription
@@ -57,8 +57,8 @@ from subkit.wallet import Balance, Charge
 
 LOCALES = ("id_ID", "en")
 DEFAULT_DB = "subkit.sqlite"
-#: ``run`` shows a progress counter on stderr when more accounts than this are due.
-PROGRESS_THRESHOLD = 300
+#: ``run`` shows a progress counter on stderr every this many accounts.
+PROGRESS_EVERY = 200
 
 
 def _version() -> str:
@@ -677,88 +677,40 @@ class _Usage(Exception):
 
 
 class _Progress:
-    """A plain counter on stderr: ``run: 250/1200 accounts``."""
+    """A plain counter on stderr every ``PROGRESS_EVERY`` accounts: ``run: 500 accounts``."""
 
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self.total = total
+    def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self.seen: set[str] = set()
-        self.step = max(1, total // 20)
         self.tty = stream.isatty()
+        self.done = 0
 
-    def account(self, account_id: str) -> None:
-        if account_id in self.seen:
-            return
-        self.seen.add(account_id)
-        done = len(self.seen)
-        if done % self.step == 0 or done == self.total:
-            start, end = ("\r", "") if self.tty else ("", "\n")
-            self.stream.write(f"{start}run: {done}/{self.total} accounts{end}")
-            self.stream.flush()
+    def account(self, done: int) -> None:
+        self.done = done
+        if done % PROGRESS_EVERY == 0:
+            self._show()
+
+    def _show(self) -> None:
+        start, end = ("\r", "") if self.tty else ("", "\n")
+        self.stream.write(f"{start}run: {self.done} accounts{end}")
+        self.stream.flush()
 
     def finish(self) -> None:
-        if self.tty and self.seen:
+        if self.done < PROGRESS_EVERY:
+            return  # a handful of accounts: no progress to show
+        if self.done % PROGRESS_EVERY:
+            self._show()
+        if self.tty:
             self.stream.write("\n")
             self.stream.flush()
 
 
-class _WatchedUnit:
-    """A unit of work that reports each account it loads; everything else passes through."""
-
-    def __init__(self, unit: UnitOfWork, seen: Callable[[str], None]) -> None:
-        self._unit = unit
-        self._seen = seen
-
-    def get_account(self, account_id: str) -> Any:
-        self._seen(account_id)
-        return self._unit.get_account(account_id)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._unit, name)
-
-
-class _WatchedStore:
-    """A store whose units report the accounts the billing run loads, one by one."""
-
-    def __init__(self, store: Store, seen: Callable[[str], None]) -> None:
-        self._store = store
-        self._seen = seen
-
-    @contextmanager
-    def transaction(self) -> Iterator[UnitOfWork]:
-        with self._store.transaction() as unit:
-            yield cast(UnitOfWork, _WatchedUnit(unit, self._seen))
-
-
-def _count_due(store: Store, until: datetime) -> int:
-    total, after = 0, None
-    while True:
-        with store.transaction() as unit:
-            batch = unit.due_accounts(until, after=after, limit=500)
-        if not batch:
-            return total
-        total += len(batch)
-        after = batch[-1]
-
-
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     with _session(args) as s:
-        billing = s.billing
-        due = _count_due(s.store, billing.clock.now())
-        progress: _Progress | None = None
-        if due > PROGRESS_THRESHOLD:
-            progress = _Progress(due, sys.stderr)
-            billing = Billing(
-                billing.catalogue,
-                _WatchedStore(s.store, progress.account),
-                billing.gateway,
-                clock=billing.clock,
-            )
+        progress = _Progress(sys.stderr)
         try:
-            report = billing.advance()
+            report = s.billing.advance(progress=progress.account)
         finally:
-            if progress is not None:
-                progress.finish()
+            progress.finish()
         if s.json:
             _emit_json(out, report)
             return 0

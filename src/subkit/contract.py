@@ -297,7 +297,7 @@ class StoreContract:
             assert unit.get_invoice("INV-0") == make_invoice("INV-0", "acme", at(1))
             assert invoices(unit, "acme") == ["INV-0"]
             assert unit.get_record("acme", "reply", "m1") is None
-            assert unit.due_accounts(at(31), after=None, limit=10) == []
+            assert unit.due_accounts(at(31), limit=10) == []
             assert unit.next_invoice_number() == 1
 
     def test_a_unit_reads_its_own_writes(self, store: Store) -> None:
@@ -305,11 +305,11 @@ class StoreContract:
             account = make_account("acme", due=at(5))
             unit.add_account(account)
             assert unit.get_account("acme") == account
-            assert unit.due_accounts(at(5), after=None, limit=10) == ["acme"]
+            assert unit.due_accounts(at(5), limit=10) == ["acme"]
             moved = attrs.evolve(account, pending={}, version=1)
             unit.update_account(moved)
             assert unit.get_account("acme") == moved
-            assert unit.due_accounts(at(5), after=None, limit=10) == []
+            assert unit.due_accounts(at(5), limit=10) == []
             unit.append_entries([make_entry("acme", 1, at(2)), make_entry("acme", 2, at(3))])
             assert [e.seq for e in ledger(unit, "acme")] == [2, 1]
             invoice = make_invoice("INV-1", "acme", at(2))
@@ -415,22 +415,19 @@ class StoreContract:
             assert stored is not None and stored.version == 40
 
     def test_due_accounts_filters_orders_and_pages(self, store: Store) -> None:
-        """``due_at <= until`` (inclusive), ordered by id, ids after ``after``, at most
+        """``due_at <= until`` (inclusive), earliest due first with ties by id, at most
         ``limit``; an update moves an account in or out."""
-        dues = {"d": at(3), "b": at(5), "a": at(5, 0, 1), "e": at(1), "c": at(10), "f": at(7)}
+        dues = {"d": at(3), "b": at(5), "a": at(5), "e": at(1), "c": at(10), "f": at(7)}
         with store.transaction() as unit:
             for account_id, due in dues.items():
                 unit.add_account(make_account(account_id, due=due))
         with store.transaction() as unit:
-            assert unit.due_accounts(at(5), after=None, limit=10) == ["b", "d", "e"]
-            assert unit.due_accounts(at(7), after=None, limit=10) == ["a", "b", "d", "e", "f"]
-            assert unit.due_accounts(at(7), after=None, limit=2) == ["a", "b"]
-            assert unit.due_accounts(at(7), after="b", limit=2) == ["d", "e"]
-            assert unit.due_accounts(at(7), after="e", limit=2) == ["f"]
-            assert unit.due_accounts(at(7), after="f", limit=2) == []
-            assert unit.due_accounts(at(1) - timedelta(microseconds=1), after=None, limit=9) == []
+            assert unit.due_accounts(at(5), limit=10) == ["e", "d", "a", "b"]
+            assert unit.due_accounts(at(7), limit=10) == ["e", "d", "a", "b", "f"]
+            assert unit.due_accounts(at(7), limit=2) == ["e", "d"]
+            assert unit.due_accounts(at(1) - timedelta(microseconds=1), limit=9) == []
             # The same instant written in another zone is the same instant.
-            assert unit.due_accounts(at(3).astimezone(JAKARTA), after=None, limit=9) == ["d", "e"]
+            assert unit.due_accounts(at(3).astimezone(JAKARTA), limit=9) == ["e", "d"]
             current = unit.get_account("c")
             assert current is not None
             unit.update_account(attrs.evolve(current, pending={"X": at(2)}, version=1))
@@ -438,7 +435,7 @@ class StoreContract:
             assert e is not None
             unit.update_account(attrs.evolve(e, pending={}, version=1))
         with store.transaction() as unit:
-            assert unit.due_accounts(at(3), after=None, limit=10) == ["c", "d"]
+            assert unit.due_accounts(at(3), limit=10) == ["c", "d"]  # c due at 2, d at 3
 
     # -- ledger -------------------------------------------------------------------------------
 

@@ -107,9 +107,11 @@ class UnitOfWork(Protocol):
         store must also index ``account.due_at`` for :meth:`due_accounts`."""
         ...
 
-    def due_accounts(self, until: datetime, *, after: str | None, limit: int) -> list[str]:
-        """Ids of accounts whose ``due_at <= until``, ordered by id, ids ``> after`` only,
-        at most ``limit``. Must not scan every account (use an index on ``due_at``)."""
+    def due_accounts(self, until: datetime, *, limit: int) -> list[str]:
+        """Ids of at most ``limit`` accounts whose ``due_at <= until``, earliest due first
+        (ties by id). Must read only those rows, in the order of an index on
+        ``(due_at, account_id)``, never scan or sort every account: the billing run calls it
+        again after each batch, and the accounts it brought up to date have left the set."""
         ...
 
     # -- ledger -----------------------------------------------------------------------------

@@ -66,6 +66,7 @@ from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 MAX_ATTEMPTS = 5
+RUN_BATCH = 500  # accounts the billing run asks the store for at a time
 
 
 def _choice(kind: type[E], value: object, name: str) -> E | None:
@@ -907,26 +908,45 @@ class Billing:
 
     # -- the billing run ------------------------------------------------------------------------
 
-    def advance(self, now: datetime | None = None) -> RunReport:
-        """Apply everything due up to ``now`` for every account (R-TIME); idempotent."""
+    def advance(
+        self,
+        now: datetime | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> RunReport:
+        """Apply everything due up to ``now`` for every account (R-TIME); idempotent.
+
+        Each account is brought up to date in its own transaction, so a run stopped half way
+        resumes where it stopped. ``progress``, when given, is called with the number of
+        accounts processed so far after each one (for a progress bar).
+        """
         clock_now = self._now()
         until = clock_now if now is None else ensure_aware(now, "now")
         if until > clock_now:
             raise InvalidTime(f"cannot run to {until.isoformat()}, later than the clock's now")
         counts: Counter[str] = Counter()
         touched: list[str] = []
-        after: str | None = None
+        # An account brought up to date leaves the due set, so each batch is read from the
+        # start of the due index. One that did not change (another process got there first,
+        # or a store whose index lags) is not asked for again in this run.
+        unchanged: set[str] = set()
+        processed = 0
         while True:
             with self.store.transaction() as unit:
-                batch = unit.due_accounts(until, after=after, limit=500)
-            if not batch:
+                batch = unit.due_accounts(until, limit=RUN_BATCH + len(unchanged))
+            fresh = [account_id for account_id in batch if account_id not in unchanged]
+            if not fresh:
                 break
-            for account_id in batch:
+            for account_id in fresh:
                 caught = self._advance_account(account_id, until)
                 if caught:
                     counts.update(caught)
                     touched.append(account_id)
-            after = batch[-1]
+                else:
+                    unchanged.add(account_id)
+                processed += 1
+                if progress is not None:
+                    progress(processed)
         return RunReport(until=until, accounts=tuple(touched), counts=dict(counts))
 
     def _advance_account(self, account_id: str, until: datetime) -> dict[str, int]:

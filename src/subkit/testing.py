@@ -147,14 +147,15 @@ class _MemoryUnit:
         self.account_bases.setdefault(account.account_id, current.version)
         self.accounts[account.account_id] = account
 
-    def due_accounts(self, until: datetime, *, after: str | None, limit: int) -> list[str]:
+    def due_accounts(self, until: datetime, *, limit: int) -> list[str]:
+        # A fake: it scans, where a real store reads an index on (due_at, account_id).
         merged = {**self._state.accounts, **self.accounts}
         due = sorted(
-            account_id
+            (account.due_at, account_id)
             for account_id, account in merged.items()
-            if account.due_at <= until and (after is None or account_id > after)
+            if account.due_at <= until
         )
-        return due[:limit]
+        return [account_id for _, account_id in due[:limit]]
 
     # ledger
     def append_entries(self, entries: Sequence[LedgerEntry]) -> None:

@@ -235,17 +235,14 @@ class SqliteUnit:
                 account_id=account.account_id,
             )
 
-    def due_accounts(self, until: datetime, *, after: str | None, limit: int) -> list[str]:
-        # The due index, not the primary key: only the due accounts are read (R-TIME), at the
-        # price of sorting them by id.
-        sql = "SELECT account_id FROM accounts INDEXED BY accounts_by_due WHERE due_at_us <= ?"
-        params: list[Any] = [to_us(until)]
-        if after is not None:
-            sql += " AND account_id > ?"
-            params.append(after)
-        sql += " ORDER BY account_id LIMIT ?"
-        params.append(limit)
-        return [row[0] for row in self._run(sql, params)]
+    def due_accounts(self, until: datetime, *, limit: int) -> list[str]:
+        # A range read of the due index in its own order: no scan, no sort (R-TIME).
+        rows = self._run(
+            "SELECT account_id FROM accounts INDEXED BY accounts_by_due"
+            " WHERE due_at_us <= ? ORDER BY due_at_us, account_id LIMIT ?",
+            (to_us(until), limit),
+        )
+        return [row[0] for row in rows]
 
     # -- ledger -----------------------------------------------------------------------------
 

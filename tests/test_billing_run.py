@@ -1,0 +1,51 @@
+"""R-TIME: the billing run goes through the due accounts in batches, each once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from dateutil.relativedelta import relativedelta
+
+import subkit.service
+from subkit.service import Billing
+from subkit.testing import FixedClock
+
+
+def test_a_run_in_small_batches_brings_every_account_up_to_date(
+    billing: Billing, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten accounts with batches of three: every one crosses its boundary exactly once,
+    progress counts each account, and a second run finds nothing due."""
+    monkeypatch.setattr(subkit.service, "RUN_BATCH", 3)
+    names = [f"shop-{n:02d}" for n in range(10)]
+    for name in names:
+        billing.open_account(name)
+        clock.advance(timedelta(minutes=1))
+    clock.advance(relativedelta(months=1))
+    seen: list[int] = []
+    report = billing.advance(progress=seen.append)
+    assert sorted(report.accounts) == names
+    assert report.counts["period"] == 10
+    assert seen == list(range(1, 11))
+    assert billing.advance().accounts == ()
+    for name in names:
+        assert billing.subscription(name).current_period.start > billing.subscription(name).anchor
+
+
+def test_accounts_are_taken_earliest_due_first(
+    billing: Billing, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store hands out the earliest due first, so a run stopped half way has done the
+    oldest work."""
+    monkeypatch.setattr(subkit.service, "RUN_BATCH", 1)
+    for name in ("late", "early"):
+        billing.open_account(name)
+        clock.advance(timedelta(days=1))
+    # "late" was opened first, so its boundary is due first.
+    clock.advance(relativedelta(months=1))
+    order: list[str] = []
+    with billing.store.transaction() as unit:
+        order = unit.due_accounts(clock.now(), limit=5)
+    assert order == ["late", "early"]
+    assert billing.advance().accounts == ("late", "early")
