@@ -111,3 +111,16 @@ def test_buying_from_free_ends_the_free_month_at_once(
     sub = billing.subscription(account)
     assert sub.anchor == clock.now()
     assert sub.current_period.end == clock.now() + relativedelta(months=1)
+
+
+def test_a_purchase_from_free_paid_after_the_free_month_rolled_still_applies(
+    billing: Billing, account: str, clock: FixedClock
+) -> None:
+    """R-INV-5, R-SUB-2: Free renews itself at its boundary; a Growth purchase checked out
+    just before it and paid just after is still a purchase from Free, and applies."""
+    clock.set(at(2026, 2, 10, 8))  # one hour before Free's boundary (anchor Jan 10 09:00)
+    checkout = billing.change_plan(account, "growth")
+    clock.set(at(2026, 2, 10, 10))  # Free rolled into its next month meanwhile
+    paid = pay(billing, checkout)
+    assert paid.effect is Effect.APPLIED
+    assert billing.subscription(account).plan == "growth"

@@ -278,7 +278,9 @@ def quote_change(
             start=None,
             end=None,
             immediate=True,
-            basis=base,
+            # Priced on the plan alone: Free rolling into its next month before the payment
+            # does not change what is bought.
+            basis=f"{sub.plan}|{sub.interval}",
         )
         lines = _period_lines(catalogue, plan, chosen, wanted, period)
         purchase = _purchase(
@@ -604,7 +606,7 @@ def apply_order(
     events: list[DomainEvent] = []
     if (
         order.basis is not None
-        and order.basis != basis(sub)
+        and not _still_holds(order.basis, sub)
         and not _is_own_change(sub, invoice_code)
     ):
         return Applied(
