@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 import attrs
 
 from subkit import subscription as subs
-from subkit.cycles import Interval, Period, period_at, prorate, zone
+from subkit.cycles import (
+    Interval,
+    Period,
+    period_at,
+    period_containing,
+    period_index,
+    prorate,
+    zone,
+)
 from subkit.errors import (
     AddOnNotAvailable,
     AddOnNotHeld,
@@ -187,16 +195,10 @@ def _period_lines(
 
 def next_period(sub: Subscription) -> Period:
     """The period that starts at ``paid_through`` on the current plan and interval."""
-    tz = zone(sub.timezone)
     if sub.status is SubscriptionStatus.PAST_DUE:
         return sub.current_period
-    k = 0
-    start = sub.paid_through
     # Continue the anchored calendar so month-end anchors do not drift (R-CYC-1).
-    from subkit.cycles import period_index
-
-    k = period_index(sub.anchor, sub.interval, start, tz)
-    return period_at(sub.anchor, sub.interval, k, tz)
+    return period_containing(sub.anchor, sub.interval, sub.paid_through, zone(sub.timezone))
 
 
 # -- plan changes ---------------------------------------------------------------------------
@@ -294,8 +296,7 @@ def quote_change(
         )
     boundary = sub.paid_through
     if chosen == sub.interval:
-        k = subs_period_index(sub, boundary)
-        period = period_at(sub.anchor, chosen, k, tz)
+        period = period_containing(sub.anchor, chosen, boundary, tz)
     else:
         period = period_at(boundary, chosen, 0, tz)
     lines = _period_lines(catalogue, plan, chosen, wanted, period)
@@ -350,12 +351,6 @@ def quote_change(
             comparison.dropped_addons,
         ),
     )
-
-
-def subs_period_index(sub: Subscription, at: datetime) -> int:
-    from subkit.cycles import period_index
-
-    return period_index(sub.anchor, sub.interval, at, zone(sub.timezone))
 
 
 def unused_credit(sub: Subscription, catalogue: Catalogue, at: datetime) -> Money:
@@ -677,7 +672,10 @@ def apply_order(
                     sub, order.plan, order.interval, order.addons, order.start, paid=True
                 )
                 # Months already passed since the old boundary count in the new calendar.
-                sub = attrs.evolve(sub, month_index=subs_month_index(sub, at))
+                sub = attrs.evolve(
+                    sub,
+                    month_index=period_index(sub.anchor, Interval.MONTHLY, at, zone(sub.timezone)),
+                )
         else:
             expired = expire_included_now(wallet, at)
             wallet, entries = expired.wallet, list(expired.entries)
@@ -783,12 +781,6 @@ def check_limit(catalogue: Catalogue, sub: Subscription, resource: str, wanted_t
             resource=resource,
             wanted=wanted_total,
         )
-
-
-def subs_month_index(sub: Subscription, at: datetime) -> int:
-    from subkit.cycles import period_index
-
-    return period_index(sub.anchor, Interval.MONTHLY, at, zone(sub.timezone))
 
 
 def _is_own_change(sub: Subscription, invoice_code: str | None) -> bool:

@@ -92,10 +92,6 @@ class Subscription:
         return result
 
     @property
-    def month_start(self) -> datetime:
-        return shift_months(self.anchor, self.month_index, zone(self.timezone))
-
-    @property
     def next_month_at(self) -> datetime:
         return shift_months(self.anchor, self.month_index + 1, zone(self.timezone))
 
