@@ -97,6 +97,15 @@ def void_invoice(sub: Subscription, code: str) -> Subscription:
     return sub
 
 
+def forget_invoice(account: Account, code: str) -> Account:
+    """An open invoice failed or was cancelled: it is no longer due, and what it would have
+    bought (a scheduled change, a renewal) is dropped."""
+    pending = {other: at for other, at in account.pending.items() if other != code}
+    return attrs.evolve(
+        account, pending=pending, subscription=void_invoice(account.subscription, code)
+    )
+
+
 def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp:
     """Apply, in time order, everything due for ``account`` at or before ``until``.
 

@@ -369,15 +369,20 @@ def unused_credit(sub: Subscription, catalogue: Catalogue, at: datetime) -> Mone
     return credit
 
 
-def cancel_change(sub: Subscription) -> tuple[Subscription, tuple[str, ...]]:
-    """Cancel an unpaid (or free-target) scheduled change; returns invoices to cancel."""
+def cancel_change(sub: Subscription, at: datetime) -> subs.Step:
+    """Cancel an unpaid (or free-target) scheduled change; its invoice is cancelled."""
     change = sub.scheduled_change
     if change is None:
         raise NothingToCancel("no plan change is scheduled")
     if change.paid and change.invoice_code is not None:
         raise ChangeAlreadyPaid("a paid plan change cannot be cancelled", plan=change.plan)
-    codes = (change.invoice_code,) if change.invoice_code else ()
-    return attrs.evolve(sub, scheduled_change=None), codes
+    return subs.Step(
+        attrs.evolve(sub, scheduled_change=None),
+        at,
+        ("change_cancelled",),
+        cancel_invoices=(change.invoice_code,) if change.invoice_code else (),
+        events=(("subscription.change_cancelled", {"plan": change.plan}),),
+    )
 
 
 # -- renewal --------------------------------------------------------------------------------
@@ -530,12 +535,15 @@ def stop_addon(
 # -- unsubscribe ----------------------------------------------------------------------------
 
 
-def unsubscribe(sub: Subscription, catalogue: Catalogue) -> tuple[Subscription, tuple[str, ...]]:
-    """Cancel at the end of the paid time (R-SUB-6); returns open invoices to cancel."""
+def unsubscribe(sub: Subscription, catalogue: Catalogue, at: datetime) -> subs.Step:
+    """Cancel at the end of the paid time, voiding open renewal/change invoices; a past-due
+    subscription has no paid time left and lapses at once (R-SUB-5, R-SUB-6)."""
     if sub.plan == catalogue.default_plan:
         raise NothingToCancel(f"the account is on the default plan {sub.plan!r}")
     if sub.status is SubscriptionStatus.CANCELLING:
         raise NothingToCancel("the subscription is already cancelling")
+    if sub.status is SubscriptionStatus.PAST_DUE:
+        return subs.fall_back(sub, catalogue, at, "lapsed")
     codes = [sub.renewal_invoice]
     change = sub.scheduled_change
     if change is not None and not (change.paid and change.invoice_code):
@@ -544,7 +552,13 @@ def unsubscribe(sub: Subscription, catalogue: Catalogue) -> tuple[Subscription, 
     cancelled = attrs.evolve(
         sub, status=SubscriptionStatus.CANCELLING, renewal_invoice=None, scheduled_change=change
     )
-    return cancelled, tuple(code for code in codes if code)
+    return subs.Step(
+        cancelled,
+        at,
+        ("cancelling",),
+        cancel_invoices=tuple(code for code in codes if code),
+        events=(("subscription.cancelling", {"ends_at": sub.paid_through.isoformat()}),),
+    )
 
 
 def resume(sub: Subscription) -> Subscription:

@@ -60,7 +60,7 @@ from subkit.ports import (
     UsageSource,
 )
 from subkit.serialize import from_dict, to_dict
-from subkit.subscription import AddOnEvent, Subscription, SubscriptionStatus
+from subkit.subscription import AddOnEvent, Subscription
 from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
 
 T = TypeVar("T")
@@ -208,6 +208,13 @@ class Billing:
         unit.update_account(saved)
         out.events.extend(caught.events)
         return saved
+
+    def _apply_step(
+        self, unit: UnitOfWork, account: Account, step: subs.Step, out: _Outcome
+    ) -> Subscription:
+        """Save a subscription step decided now (the same way as a boundary's)."""
+        caught = accounts.apply_step(account, self.catalogue, step)
+        return self._apply_catch_up(unit, account, caught, out, step.at).subscription
 
     def _void(self, unit: UnitOfWork, code: str, status: InvoiceStatus, at: datetime) -> None:
         invoice = unit.get_invoice(code)
@@ -665,10 +672,7 @@ class Billing:
                 target = InvoiceStatus(decision)
                 updated = move(invoice, target, at, version=invoice.version + 1)
                 unit.update_invoice(updated)
-                pending = dict(account.pending)
-                pending.pop(invoice.code, None)
-                sub = accounts.void_invoice(account.subscription, invoice.code)
-                self._save(unit, now, attrs.evolve(account, pending=pending, subscription=sub), ())
+                self._save(unit, now, accounts.forget_invoice(account, invoice.code), ())
                 out.events.append(
                     DomainEvent(
                         f"invoice.{decision}",
@@ -766,13 +770,8 @@ class Billing:
 
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
             account = self._load(unit, account_id, now, out)
-            sub, codes = lifecycle.cancel_change(account.subscription)
-            pending = {c: t for c, t in account.pending.items() if c not in codes}
-            self._save(unit, now, attrs.evolve(account, subscription=sub, pending=pending), ())
-            for code in codes:
-                self._void(unit, code, InvoiceStatus.CANCELLED, now)
-            out.events.append(DomainEvent("subscription.change_cancelled", account_id, now, {}))
-            return sub
+            step = lifecycle.cancel_change(account.subscription, now)
+            return self._apply_step(unit, account, step, out)
 
         return self._write(work)
 
@@ -858,26 +857,8 @@ class Billing:
 
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
             account = self._load(unit, account_id, now, out)
-            sub = account.subscription
-            if sub.status is SubscriptionStatus.PAST_DUE:
-                step = subs.fall_back(sub, self.catalogue, now, "lapsed")
-                caught = accounts.apply_step(account, self.catalogue, step)
-                saved = self._apply_catch_up(unit, account, caught, out, now)
-                return saved.subscription
-            sub, codes = lifecycle.unsubscribe(sub, self.catalogue)
-            pending = {c: t for c, t in account.pending.items() if c not in codes}
-            self._save(unit, now, attrs.evolve(account, subscription=sub, pending=pending), ())
-            for code in codes:
-                self._void(unit, code, InvoiceStatus.CANCELLED, now)
-            out.events.append(
-                DomainEvent(
-                    "subscription.cancelling",
-                    account_id,
-                    now,
-                    {"ends_at": sub.paid_through.isoformat()},
-                )
-            )
-            return sub
+            step = lifecycle.unsubscribe(account.subscription, self.catalogue, now)
+            return self._apply_step(unit, account, step, out)
 
         return self._write(work)
 
