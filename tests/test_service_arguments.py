@@ -99,3 +99,33 @@ class TestTimeOrder:
 
         with pytest.raises(AddOnNotHeld, match="Additional User is not held"):
             billing.stop_addon(account, "extra_user")
+
+
+class TestRequiredArguments:
+    @pytest.mark.parametrize(
+        ("call", "name"),
+        [
+            (lambda b, a: b.open_account(""), "account_id"),
+            (lambda b, a: b.charge_replies(a, 1, key=""), "key"),
+            (lambda b, a: b.adjust_balance(a, "conversation", 1_000, key="", reason="x"), "key"),
+            (
+                lambda b, a: b.adjust_balance(a, "conversation", 1_000, key="k", reason=" "),
+                "reason",
+            ),
+            (lambda b, a: b.render_invoice(a, "INV-1", format="docx"), "format"),
+            (lambda b, a: b.top_up(a, "sms", 10_000), "balance"),
+        ],
+    )
+    def test_missing_or_unknown_arguments_are_refused_before_anything_is_written(
+        self, billing: Billing, account: str, store: object, call: object, name: str
+    ) -> None:
+        """R-ERR: InvalidArgument names the argument, and the store is as it was."""
+        before = serialize.to_dict(billing.subscription(account)), billing.balances(account)
+        with pytest.raises(InvalidArgument) as caught:
+            call(billing, account)  # type: ignore[operator]
+        assert caught.value.argument == name
+        assert (
+            serialize.to_dict(billing.subscription(account)),
+            billing.balances(account),
+        ) == before
+        assert billing.usage_history(account, kind="adjustment").items == ()

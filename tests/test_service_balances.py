@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from conftest import PROFILE, START
-from subkit.errors import IdempotencyConflict, InsufficientBalance, InvalidAmount
+from subkit.errors import (
+    IdempotencyConflict,
+    InsufficientBalance,
+    InvalidAmount,
+    InvalidArgument,
+)
 from subkit.invoice import InvoiceStatus, PaymentStatus
 from subkit.money import Money
 from subkit.service import Billing, Checkout, PaymentEvent
@@ -338,8 +343,8 @@ def test_an_unknown_balance_name_is_a_subkit_error(
 ) -> None:
     """R-ERR: a balance name from user input is refused with a code, and nothing changes."""
     before = snapshot(store)
-    with pytest.raises(InvalidAmount) as caught:
+    with pytest.raises(InvalidArgument) as caught:
         call(billing)
-    assert caught.value.code == "invalid_amount"
+    assert caught.value.code == "invalid_argument"
     assert "conversation, broadcast" in str(caught.value)
     assert snapshot(store) == before

@@ -84,6 +84,20 @@ def _choice(kind: type[E], value: object, name: str) -> E | None:
         ) from None
 
 
+def _required(kind: type[E], value: object, name: str) -> E:
+    chosen = _choice(kind, value, name)
+    if chosen is None:
+        raise InvalidArgument(f"{name} is required", argument=name, value=value)
+    return chosen
+
+
+def _choice_of(allowed: Sequence[str], value: object, name: str) -> None:
+    if value not in allowed:
+        raise InvalidArgument(
+            f"{name} must be one of {', '.join(allowed)}, not {value!r}", argument=name, value=value
+        )
+
+
 class SystemClock:
     """The default clock: the system's UTC time."""
 
@@ -243,7 +257,9 @@ class Billing:
     def open_account(self, account_id: str, *, timezone: str | None = None) -> Subscription:
         """Start ``account_id`` on the default plan with its included balance (R-SUB-1)."""
         if not isinstance(account_id, str) or not account_id.strip():
-            raise AccountNotFound("an account id must be a non-empty string", account_id=account_id)
+            raise InvalidArgument(
+                "an account id must be a non-empty string", argument="account_id", value=account_id
+            )
         tz = timezone or self.catalogue.policy.timezone
         zone(tz)
 
@@ -402,7 +418,7 @@ class Billing:
         idempotency_key: str | None = None,
     ) -> Checkout:
         """Check out a top-up of ``balance`` by ``amount`` (R-BAL-6)."""
-        chosen = wallets._balance(balance)  # an unknown name is InvalidAmount (R-ERR)
+        chosen = _required(Balance, balance, "balance")
         money = self.catalogue.money(amount)
         wallets.validate_top_up(self.catalogue.wallet_rules, chosen, money)
         return self._checkout(
@@ -423,7 +439,7 @@ class Billing:
         decide: Callable[[Account, datetime], tuple[wallets.WalletChange, Charge]],
     ) -> Charge:
         if not isinstance(key, str) or not key:
-            raise InvalidQuantity("a charge needs a non-empty key", key=key)
+            raise InvalidArgument("a charge needs a non-empty key", argument="key", value=key)
         print_ = fingerprint(**arguments)
 
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Charge:
@@ -473,8 +489,13 @@ class Billing:
         self, account_id: str, balance: Balance | str, amount: Money | int, *, key: str, reason: str
     ) -> LedgerEntry:
         """The host's manual lever: credit or take back balance, with a reason (R-BAL-9)."""
-        chosen = wallets._balance(balance)  # an unknown name is InvalidAmount (R-ERR)
+        chosen = _required(Balance, balance, "balance")
         money = self.catalogue.money(amount)
+        for name, value in (("key", key), ("reason", reason)):
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidArgument(
+                    f"{name} must be a non-empty string", argument=name, value=value
+                )
         print_ = fingerprint(balance=str(chosen), amount=money.amount, reason=reason)
 
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> LedgerEntry:
@@ -514,7 +535,7 @@ class Billing:
         cursor: str | None = None,
     ) -> Page[LedgerEntry]:
         """The balance statement, newest first, paged (R-BAL-7, R-BAL-10)."""
-        chosen = wallets._balance(balance) if balance is not None else None
+        chosen = _choice(Balance, balance, "balance")
         kind_ = _choice(EntryKind, kind, "kind")
         self._check_range(since, until, limit)
 
@@ -593,8 +614,9 @@ class Billing:
         self, account_id: str, code: str, *, format: str = "pdf", locale: str | None = None
     ) -> bytes:
         """The invoice as a document to download: ``pdf``, ``html`` or ``text`` (R-INV-8)."""
-        from subkit.render import render_invoice
+        from subkit.render import FORMATS, render_invoice
 
+        _choice_of(FORMATS, format, "format")
         invoice = self.invoice(account_id, code)
         timezone = self.subscription(account_id).timezone
         return render_invoice(
