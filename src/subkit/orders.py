@@ -24,14 +24,10 @@ from subkit.invoice import (
     Totals,
     compute_totals,
 )
+from subkit.labels import label
 from subkit.money import Money
 from subkit.plans import Catalogue
 from subkit.wallet import Balance, LedgerEntry
-
-BALANCE_NAMES = {
-    Balance.CONVERSATION: "Conversation balance",
-    Balance.BROADCAST: "Broadcast balance",
-}
 
 
 @attrs.frozen
@@ -62,7 +58,7 @@ class Applied:
 
 def top_up(catalogue: Catalogue, balance: Balance, amount: Money) -> Purchase:
     """A top-up of ``amount``: tax on top or inside per the catalogue, never credited (R-BAL-6)."""
-    name = f"{BALANCE_NAMES[balance]} top-up"
+    name = f"{label(balance, 'en')} top-up"  # invoice lines are stored in English
     lines = (InvoiceLine(name, 1, amount, amount, None),)
     totals = compute_totals(
         lines, catalogue.policy.tax, catalogue.currency, taxable=catalogue.policy.tax.tax_top_ups
