@@ -31,8 +31,8 @@ from subkit.plans import (
     TaxMode,
     Usage,
 )
-from subkit.ports import PaymentRequest, PaymentSession
-from subkit.service import Balances, Billing, Checkout, PaymentEvent, RunReport
+from subkit.ports import PaymentEvent, PaymentRequest, PaymentSession
+from subkit.service import Balances, Billing, Checkout, RunReport
 from subkit.subscription import (
     AddOnEvent,
     AddOnEventKind,

@@ -35,6 +35,8 @@ the facts a host needs as attributes. Bad input never changes stored state.
     ├── InvalidTransition                    an invoice status move R-INV-3 forbids
     ├── InvalidCursor (ValueError)           a history cursor subkit did not hand out
     ├── MissingExtra (ImportError)           an optional extra (subkit[pdf]) is not installed
+    ├── InvalidSignature                     a gateway notification failed its check (R-GW)
+    ├── GatewayError                         a gateway refused or failed a call: status, detail
     ├── ConcurrencyConflict
     └── StoreError
 """
@@ -204,6 +206,22 @@ class MissingExtra(SubkitError, ImportError):
     code = "missing_extra"
 
 
+class InvalidSignature(SubkitError):
+    """A gateway notification whose signature or callback token does not check (R-GW-1/2).
+
+    Nothing from such a notification is applied. The message never holds a key or token.
+    """
+
+    code = "invalid_signature"
+
+
+class GatewayError(SubkitError):
+    """A payment gateway refused or failed a call; ``status`` is its HTTP status (or None
+    when it could not be reached) and ``detail`` its own message, secrets removed."""
+
+    code = "gateway_error"
+
+
 class ConcurrencyConflict(SubkitError):
     code = "concurrency_conflict"
 
@@ -224,6 +242,7 @@ __all__ = [
     "ChangeScheduled",
     "ConcurrencyConflict",
     "CurrencyMismatch",
+    "GatewayError",
     "IdempotencyConflict",
     "InsufficientBalance",
     "IntervalNotOffered",
@@ -231,6 +250,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidCursor",
     "InvalidQuantity",
+    "InvalidSignature",
     "InvalidTime",
     "InvalidTransition",
     "InvoiceNotFound",

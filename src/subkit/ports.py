@@ -18,7 +18,7 @@ import attrs
 from subkit.account import Account
 from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord
-from subkit.invoice import BillingProfile, Invoice, InvoiceStatus, InvoiceType
+from subkit.invoice import BillingProfile, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
 from subkit.money import Money
 from subkit.paging import Page
 from subkit.plans import Usage
@@ -35,6 +35,23 @@ class PaymentRequest:
     description: str
     expires_at: datetime
     billing_profile: BillingProfile | None
+
+
+@attrs.frozen
+class PaymentEvent:
+    """What a gateway reported about the payment of ``invoice_code`` (R-INV-4).
+
+    Gateway adapters build these from verified notifications; ``Billing.apply_payment``
+    applies them. ``event_id`` identifies one status change at the gateway (replays of it
+    change nothing); ``at`` is when the gateway says it happened.
+    """
+
+    invoice_code: str
+    status: PaymentStatus
+    reference: str
+    amount: Money
+    event_id: str | None = None
+    at: datetime | None = None
 
 
 @attrs.frozen
@@ -193,6 +210,7 @@ class Store(Protocol):
 __all__ = [
     "Clock",
     "EventSink",
+    "PaymentEvent",
     "PaymentGateway",
     "PaymentRequest",
     "PaymentSession",

@@ -52,6 +52,7 @@ from subkit.plans import Catalogue, Usage
 from subkit.ports import (
     Clock,
     EventSink,
+    PaymentEvent,
     PaymentGateway,
     PaymentRequest,
     PaymentSession,
@@ -111,18 +112,6 @@ class Checkout:
 
     invoice: Invoice | None
     payment: PaymentSession | None
-
-
-@attrs.frozen
-class PaymentEvent:
-    """What a gateway reported about the payment of ``invoice_code`` (R-INV-4)."""
-
-    invoice_code: str
-    status: PaymentStatus
-    reference: str
-    amount: Money
-    event_id: str | None = None
-    at: datetime | None = None
 
 
 @attrs.frozen
