@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -12,12 +13,32 @@ from subkit import errors
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def test_every_error_code_is_in_the_error_table() -> None:
-    """R-ERR: the docs' error table lists every class and its stable code."""
-    table = (DOCS / "errors.md").read_text(encoding="utf-8")
+def _fact(cls: type[errors.SubkitError], name: str) -> str:
+    annotation = str(inspect.signature(cls.__init__).parameters[name].annotation)
+    if annotation.endswith(" | None"):
+        return f"`{name}?: {annotation.removesuffix(' | None')}`"
+    return f"`{name}: {annotation}`"
+
+
+def error_table() -> str:
+    """The table docs/errors.md must hold, made from the classes themselves."""
+    rows = ["| class | base | code | facts | HTTP status |", "|---|---|---|---|---|"]
     for name in errors.__all__:
         cls = getattr(errors, name)
-        assert f"`{name}`" in table and f"`{cls.code}`" in table, name
+        bases = [b.__name__ for b in cls.__bases__ if issubclass(b, errors.SubkitError)]
+        mixins = [b.__name__ for b in cls.__bases__ if not issubclass(b, errors.SubkitError)]
+        base = ", ".join(f"`{b}`" for b in bases + mixins)
+        facts = ", ".join(_fact(cls, fact) for fact in cls.fact_names())
+        rows.append(f"| `{name}` | {base} | `{cls.code}` | {facts} | {cls.http_status} |")
+    return "\n".join(rows) + "\n"
+
+
+def test_the_error_table_is_the_classes() -> None:
+    """R-ERR: the docs' error table lists every class with its base, code, facts and status,
+    exactly as the classes declare them (`python tests/test_docs.py` prints the table)."""
+    page = (DOCS / "errors.md").read_text(encoding="utf-8")
+    table = "".join(line + "\n" for line in page.splitlines() if line.startswith("|"))
+    assert table == error_table(), "docs/errors.md's table is stale; expected:\n" + error_table()
 
 
 def test_every_page_is_linked_from_the_index() -> None:
@@ -40,3 +61,7 @@ def test_the_readme_example_runs(
         exec(compile(block, "README.md", "exec"), {})
     printed = capsys.readouterr().out.split()
     assert printed == ["Rp399.000", "Rp29.970"]
+
+
+if __name__ == "__main__":
+    print(error_table(), end="")

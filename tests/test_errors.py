@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import json
+import pickle
 import re
+from datetime import UTC, datetime
 
 import pytest
 
 from subkit import errors
+from subkit.cycles import Interval
 from subkit.errors import (
     CatalogueError,
     InsufficientBalance,
@@ -16,7 +20,10 @@ from subkit.errors import (
     SubkitError,
     TopUpOutOfRange,
 )
+from subkit.invoice import InvoiceStatus
 from subkit.money import Money
+from subkit.serialize import to_dict
+from subkit.wallet import Balance
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 EXPORTED = [getattr(errors, name) for name in errors.__all__]
@@ -119,6 +126,12 @@ def test_all_is_sorted_and_complete() -> None:
         ("UnknownPlan", LookupError),
         ("AccountNotFound", LookupError),
         ("TopUpOutOfRange", ValueError),
+        ("InvalidArgument", ValueError),
+        ("InvalidCursor", ValueError),
+        ("InvalidTime", ValueError),
+        ("UnknownAddOn", LookupError),
+        ("InvoiceNotFound", LookupError),
+        ("MissingExtra", ImportError),
     ],
 )
 def test_builtin_mixins(name: str, builtin: type[Exception]) -> None:
@@ -129,11 +142,23 @@ def test_builtin_mixins(name: str, builtin: type[Exception]) -> None:
 def test_facts_are_attributes() -> None:
     """R-ERR: facts passed as keywords are kept as attributes; the message is str()."""
     shortfall = Money(4_500, "IDR")
-    error = InsufficientBalance("balance is Rp4.500 short", shortfall=shortfall, balance="x")
+    error = InsufficientBalance(
+        "balance is Rp4.500 short",
+        shortfall=shortfall,
+        balance=Balance.CONVERSATION,
+        required=Money(5_000, "IDR"),
+        available=Money(500, "IDR"),
+    )
     assert error.shortfall == shortfall
-    assert error.balance == "x"  # type: ignore[attr-defined]
+    assert error.balance is Balance.CONVERSATION
     assert str(error) == error.message == "balance is Rp4.500 short"
     assert error.code == "insufficient_balance"
+    assert error.facts == {
+        "shortfall": shortfall,
+        "balance": Balance.CONVERSATION,
+        "required": Money(5_000, "IDR"),
+        "available": Money(500, "IDR"),
+    }
 
 
 def test_money_and_count_facts() -> None:
@@ -141,9 +166,11 @@ def test_money_and_count_facts() -> None:
     low, high = Money(10_000, "IDR"), Money(1_000_000, "IDR")
     out_of_range = TopUpOutOfRange("too small", minimum=low, maximum=high)
     assert (out_of_range.minimum, out_of_range.maximum) == (low, high)
-    assert LimitExceeded("too many users", limit=5).limit == 5
+    exceeded = LimitExceeded("too many users", limit=5, resource="users", wanted=6)
+    assert (exceeded.limit, exceeded.resource, exceeded.wanted) == (5, "users", 6)
     mismatch = PaymentAmountMismatch("wrong amount", expected=low, received=high)
     assert (mismatch.expected, mismatch.received) == (low, high)
+    assert mismatch.invoice_code is None
 
 
 def test_catalogue_error_keeps_problems() -> None:
@@ -153,11 +180,157 @@ def test_catalogue_error_keeps_problems() -> None:
     assert "a: bad" in str(error) and "b.c: worse" in str(error)
 
 
-def test_errors_can_be_raised_and_caught_by_root() -> None:
+# One example value per fact type, to build every class with every fact it declares.
+EXAMPLES: dict[str, object] = {
+    "str": "x-1",
+    "int": 7,
+    "object": "v",
+    "Money": Money(1_500, "IDR"),
+    "datetime": datetime(2026, 1, 10, 9, 0, tzinfo=UTC),
+    "Balance": Balance.BROADCAST,
+    "Interval": Interval.ANNUAL,
+    "InvoiceStatus": InvoiceStatus.PAID,
+    "Sequence[str]": ["a: bad"],
+}
+
+
+def _example(cls: type[SubkitError]) -> SubkitError:
+    """An instance of ``cls`` with every declared fact set to an example of its type."""
+    parameters = inspect.signature(cls.__init__).parameters
+    values = {
+        name: EXAMPLES[str(parameters[name].annotation).removesuffix(" | None")]
+        for name in cls.fact_names()
+    }
+    if cls is CatalogueError:
+        return CatalogueError(values["problems"])  # type: ignore[arg-type]
+    return cls("boom", **values)
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=_name)
+def test_errors_can_be_raised_and_caught_by_root(cls: type[SubkitError]) -> None:
     """R-ERR: a host can catch every subkit refusal with one except SubkitError."""
-    for cls in EXPORTED:
-        if cls is CatalogueError:
-            continue
-        with pytest.raises(SubkitError) as caught:
-            raise cls("boom")
-        assert caught.value.code == cls.code
+    with pytest.raises(SubkitError) as caught:
+        raise _example(cls)
+    assert caught.value.code == cls.code
+    assert type(caught.value) is cls
+
+
+# SPEC section 10: the intermediate bases and the statuses.
+TREE: dict[str, tuple[type[SubkitError], int]] = {
+    **{
+        name: (errors.InvalidInput, 422)
+        for name in (
+            "InvalidArgument",
+            "InvalidAmount",
+            "InvalidQuantity",
+            "NaiveDatetime",
+            "TopUpOutOfRange",
+            "UnknownPlan",
+            "UnknownAddOn",
+            "IntervalNotOffered",
+            "CurrencyMismatch",
+        )
+    },
+    "InvalidCursor": (errors.InvalidArgument, 422),
+    **{name: (errors.NotFound, 404) for name in ("AccountNotFound", "InvoiceNotFound")},
+    **{
+        name: (errors.Conflict, 409)
+        for name in (
+            "AccountExists",
+            "IdempotencyConflict",
+            "ConcurrencyConflict",
+            "AlreadyPaidAhead",
+            "ChangeAlreadyPaid",
+            "ChangeScheduled",
+            "SamePlan",
+            "NotRenewable",
+            "NothingToCancel",
+            "NotCancelling",
+            "AddOnNotHeld",
+            "AddOnNotAvailable",
+            "PaymentAmountMismatch",
+            "InvalidTime",
+            "BillingProfileRequired",
+            "InvalidTransition",
+        )
+    },
+    "InvalidInput": (SubkitError, 422),
+    "NotFound": (SubkitError, 404),
+    "Conflict": (SubkitError, 409),
+    "InsufficientBalance": (SubkitError, 402),
+    "LimitExceeded": (SubkitError, 403),
+    "InvalidSignature": (SubkitError, 401),
+    "GatewayError": (SubkitError, 502),
+    "StoreError": (SubkitError, 503),
+    "CatalogueError": (SubkitError, 500),
+    "MissingExtra": (SubkitError, 500),
+}
+
+
+def test_the_tree_is_the_specs() -> None:
+    """R-ERR: every class sits under the base SPEC section 10 names, with its HTTP status."""
+    assert set(TREE) == set(errors.__all__) - {"SubkitError"}
+    for name, (base, status) in TREE.items():
+        cls = getattr(errors, name)
+        subkit_bases = [b for b in cls.__bases__ if issubclass(b, SubkitError)]
+        assert subkit_bases == [base], name
+        assert cls.http_status == status, name
+    assert SubkitError.http_status == 400
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=_name)
+def test_facts_are_declared_typed_and_complete(cls: type[SubkitError]) -> None:
+    """R-ERR: facts are the __init__'s typed keyword arguments; `facts` returns exactly them,
+    every one kept as an attribute; nothing else is accepted (no **facts)."""
+    assert isinstance(vars(cls).get("http_status", cls.http_status), int)
+    parameters = inspect.signature(cls.__init__).parameters
+    kinds = {parameter.kind for parameter in parameters.values()}
+    assert inspect.Parameter.VAR_KEYWORD not in kinds
+    assert inspect.Parameter.VAR_POSITIONAL not in kinds
+    for name in cls.fact_names():
+        assert parameters[name].annotation is not inspect.Parameter.empty, name
+    error = _example(cls)
+    assert list(error.facts) == list(cls.fact_names())
+    for name, value in error.facts.items():
+        assert getattr(error, name) is value
+    with pytest.raises(TypeError):
+        cls("boom", not_a_fact=1)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=_name)
+def test_facts_serialise_to_json(cls: type[SubkitError]) -> None:
+    """R-ERR: a host's problem details can carry the facts: to_dict makes them JSON-safe."""
+    error = _example(cls)
+    data = to_dict(error.facts)
+    assert json.loads(json.dumps(data)) == data
+    if "shortfall" in data:
+        assert data["shortfall"] == {"amount": 1_500, "currency": "IDR"}
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=_name)
+def test_errors_pickle_with_their_facts(cls: type[SubkitError]) -> None:
+    """An error crosses a process boundary (a worker pool) with its message and facts."""
+    error = _example(cls)
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is cls
+    assert str(copy) == str(error)
+    assert copy.facts == error.facts
+
+
+def test_invalid_cursor_is_an_invalid_argument() -> None:
+    """R-LIM-4: a bad cursor is an InvalidArgument naming the cursor argument."""
+    error = errors.InvalidCursor("bad cursor", value="zzz")
+    assert isinstance(error, errors.InvalidArgument)
+    assert (error.argument, error.value) == ("cursor", "zzz")
+
+
+def test_a_branch_catches_its_leaves() -> None:
+    """R-ERR: a host can catch a whole branch, and the builtin mix-ins still catch."""
+    with pytest.raises(errors.Conflict):
+        raise errors.SamePlan("already on it", plan="pro")
+    with pytest.raises(errors.InvalidInput):
+        raise errors.UnknownPlan("no such plan", plan="nope")
+    with pytest.raises(LookupError):
+        raise errors.UnknownPlan("no such plan", plan="nope")
+    with pytest.raises(errors.NotFound):
+        raise errors.InvoiceNotFound("no such invoice", invoice_code="INV-1")

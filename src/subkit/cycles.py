@@ -36,7 +36,9 @@ def ensure_aware(value: datetime, name: str = "datetime") -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        raise NaiveDatetime(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+        raise NaiveDatetime(
+            f"{name} must be timezone-aware, got naive {value.isoformat()}", argument=name
+        )
     return value
 
 

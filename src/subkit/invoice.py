@@ -205,7 +205,7 @@ def move(invoice: Invoice, target: InvoiceStatus, at: datetime, **changes: Any) 
     if not can_move(invoice.status, target):
         raise InvalidTransition(
             f"invoice {invoice.code} cannot go from {invoice.status} to {target}",
-            code_=invoice.code,
+            invoice_code=invoice.code,
             current=invoice.status,
             target=target,
         )

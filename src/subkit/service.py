@@ -555,7 +555,7 @@ class Billing:
         if until is not None:
             ensure_aware(until, "until")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
-            raise InvalidQuantity(f"limit must be an int in 1..500, got {limit!r}", limit=limit)
+            raise InvalidQuantity(f"limit must be an int in 1..500, got {limit!r}")
 
     def invoices(
         self,
@@ -594,7 +594,11 @@ class Billing:
             self._load(unit, account_id, now, out)
             found = unit.get_invoice(code)
             if found is None or found.account_id != account_id:
-                raise InvoiceNotFound(f"account {account_id!r} has no invoice {code!r}", code_=code)
+                raise InvoiceNotFound(
+                    f"account {account_id!r} has no invoice {code!r}",
+                    invoice_code=code,
+                    account_id=account_id,
+                )
             return found
 
         return self._write(work)
@@ -628,7 +632,7 @@ class Billing:
             invoice = unit.get_invoice(event.invoice_code)
             if invoice is None:
                 raise InvoiceNotFound(
-                    f"no invoice {event.invoice_code!r}", code_=event.invoice_code
+                    f"no invoice {event.invoice_code!r}", invoice_code=event.invoice_code
                 )
             account = self._load(unit, invoice.account_id, now, out)
             invoice = unit.get_invoice(event.invoice_code) or invoice  # catch-up may expire it
@@ -647,6 +651,7 @@ class Billing:
                     f"{invoice.total}",
                     expected=invoice.total,
                     received=amount,
+                    invoice_code=invoice.code,
                 )
             if decision == "ignore":
                 return invoice

@@ -607,7 +607,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         at = datetime.fromisoformat(when)
         position = (ensure_aware(at), int(seq))
     except (ValueError, TypeError, UnicodeError, binascii.Error, AttributeError):
-        raise InvalidCursor(f"invalid history cursor {cursor!r}") from None
+        raise InvalidCursor(f"invalid history cursor {cursor!r}", value=cursor) from None
     return position
 
 

@@ -363,7 +363,9 @@ class SqliteUnit:
 
     def add_invoice(self, invoice: Invoice) -> None:
         if self._run("SELECT 1 FROM invoices WHERE code = ?", (invoice.code,)).fetchone():
-            raise StoreError(f"invoice code {invoice.code!r} is already used", code_=invoice.code)
+            raise StoreError(
+                f"invoice code {invoice.code!r} is already used", invoice_code=invoice.code
+            )
         self._run(
             "INSERT INTO invoices (code, account_id, seq, type, status, requested_at_us, total,"
             " version, data) VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM invoices),"
@@ -399,7 +401,7 @@ class SqliteUnit:
             raise ConcurrencyConflict(
                 f"invoice {invoice.code!r} changed meanwhile "
                 f"(expected stored version {invoice.version - 1})",
-                code_=invoice.code,
+                invoice_code=invoice.code,
             )
 
     def invoice_page(
