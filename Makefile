@@ -27,7 +27,7 @@ typecheck: $(STAMP)
 	$(PY) -m mypy src
 
 pytest: $(STAMP)
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --cov --cov-report=term
 
 test: lint typecheck pytest
 
@@ -40,4 +40,4 @@ docs: $(STAMP)
 	$(PY) -m mkdocs build --strict -d site
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*

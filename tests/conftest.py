@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 import pytest
+from hypothesis import HealthCheck, settings
 
-from subkit.invoice import BillingProfile
+# JAKARTA, PROFILE and START live in helpers.py; the names stay importable from here too.
+from helpers import JAKARTA as JAKARTA
+from helpers import PROFILE, START
 from subkit.plans import Catalogue
 from subkit.service import Billing
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore, RecordingSink
 
-JAKARTA = ZoneInfo("Asia/Jakarta")
-START = datetime(2026, 1, 10, 9, 0, tzinfo=JAKARTA)
-PROFILE = BillingProfile("PT Acme Indonesia", "billing@acme.id", "Jl. Sudirman 1", "01.234.567.8")
+# One Hypothesis profile for every property and stateful test. No deadline: the machine is
+# shared and coverage tracing slows each example, so a deadline measures the machine, not
+# subkit (speed targets live in bench/). A test may still ask for fewer examples, never for a
+# deadline.
+settings.register_profile(
+    "subkit",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile("subkit")
 
 
 @pytest.fixture

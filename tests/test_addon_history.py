@@ -5,18 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from conftest import JAKARTA
-from subkit.invoice import PaymentStatus
-from subkit.service import Billing, Checkout, PaymentEvent
+from helpers import JAKARTA, pay
+from subkit.service import Billing
 from subkit.subscription import AddOnEventKind
 from subkit.testing import FixedClock
-
-
-def pay(billing: Billing, checkout: Checkout) -> str:
-    assert checkout.invoice is not None
-    invoice = checkout.invoice
-    billing.apply_payment(PaymentEvent(invoice.code, PaymentStatus.PAID, "ref", invoice.total))
-    return invoice.code
 
 
 def test_change_order_addons_are_dated_when_the_change_applies(
@@ -24,13 +16,13 @@ def test_change_order_addons_are_dated_when_the_change_applies(
 ) -> None:
     """Growth with 1 extra user now; Pro annual with 3 extra users ordered on Jan 20 and
     applied on Feb 10; an extra contact bought on Jan 25 joins the order, dated at payment."""
-    growth = pay(billing, billing.change_plan(account, "growth", addons={"extra_user": 1}))
+    growth = pay(billing, billing.change_plan(account, "growth", addons={"extra_user": 1})).code
     clock.set(datetime(2026, 1, 20, 9, tzinfo=JAKARTA))
     pro = pay(
         billing, billing.change_plan(account, "pro", interval="annual", addons={"extra_user": 3})
-    )
+    ).code
     clock.set(datetime(2026, 1, 25, 9, tzinfo=JAKARTA))
-    contact = pay(billing, billing.buy_addons(account, {"extra_contact": 1}))
+    contact = pay(billing, billing.buy_addons(account, {"extra_contact": 1})).code
     boundary = datetime(2026, 2, 10, 9, tzinfo=JAKARTA)
     clock.set(boundary + timedelta(hours=1))
     billing.advance()

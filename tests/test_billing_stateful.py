@@ -24,7 +24,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from conftest import PROFILE, START
+from helpers import PROFILE, START
 from subkit.errors import SubkitError
 from subkit.invoice import Effect, InvoiceStatus, InvoiceType, PaymentStatus
 from subkit.plans import Catalogue
@@ -311,7 +311,6 @@ class BillingMachine(RuleBasedStateMachine):
 BillingMachine.TestCase.settings = settings(
     max_examples=int(os.environ.get("SUBKIT_STATEFUL_EXAMPLES", "30")),
     stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    suppress_health_check=[HealthCheck.filter_too_much],
 )
 TestBilling = BillingMachine.TestCase

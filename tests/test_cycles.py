@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from helpers import JAKARTA, idr
 from strategies import anchors, intervals, moments, prices, timezones
 from subkit.cycles import (
     Interval,
@@ -26,18 +27,13 @@ from subkit.cycles import (
     zone,
 )
 from subkit.errors import InvalidTime, NaiveDatetime
-from subkit.money import Money, Rounding, round_fraction
+from subkit.money import Rounding, round_fraction
 
-JAKARTA = ZoneInfo("Asia/Jakarta")
 MONTHLY, ANNUAL = Interval.MONTHLY, Interval.ANNUAL
 
 
 def jkt(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=JAKARTA)
-
-
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
 
 
 class TestInterval:
@@ -94,7 +90,6 @@ class TestMonthEnd:
 
 
 class TestPeriods:
-    @settings(deadline=None)
     @given(st.data(), timezones, intervals, st.integers(-30, 30))
     def test_periods_are_contiguous(
         self, data: st.DataObject, tz: ZoneInfo, interval: Interval, k: int
@@ -106,7 +101,6 @@ class TestPeriods:
         assert this.start < this.end
         assert this.end not in this and this.end in following
 
-    @settings(deadline=None)
     @given(st.data(), timezones, intervals, st.integers(-40, 40))
     def test_start_k_is_anchor_plus_k_intervals(
         self, data: st.DataObject, tz: ZoneInfo, interval: Interval, k: int
@@ -124,7 +118,6 @@ class TestPeriods:
         wall = (start.year, start.month, start.day, start.hour, start.minute, start.second)
         assert wall == (year, month, day, local.hour, local.minute, local.second)
 
-    @settings(deadline=None)
     @given(st.data(), timezones, st.integers(1, 40))
     def test_chaining_would_drift_but_anchoring_does_not(
         self, data: st.DataObject, tz: ZoneInfo, k: int
@@ -136,7 +129,6 @@ class TestPeriods:
         if start.day != local.day:
             assert start.day == calendar.monthrange(start.year, start.month)[1] < local.day
 
-    @settings(deadline=None)
     @given(st.data(), timezones, intervals)
     def test_period_containing_contains(
         self, data: st.DataObject, tz: ZoneInfo, interval: Interval
@@ -150,7 +142,6 @@ class TestPeriods:
         assert period == period_at(anchor, interval, k, tz)
         assert period.start <= at < period.end
 
-    @settings(deadline=None)
     @given(st.data(), timezones, intervals, st.integers(-24, 24), st.fractions(0, 1))
     def test_index_of_a_moment_in_period_k_is_k(
         self,
@@ -171,7 +162,6 @@ class TestPeriods:
         assert period_index(anchor, interval, period.end, tz) == k + 1
         assert period_index(anchor, interval, period.end - timedelta(microseconds=1), tz) == k
 
-    @settings(deadline=None)
     @given(st.data(), timezones, intervals, st.integers(0, 30))
     def test_catch_up_boundary_by_boundary(
         self, data: st.DataObject, tz: ZoneInfo, interval: Interval, missed: int
@@ -294,7 +284,6 @@ class TestProration:
         assert proration_factor(MARCH_2024, jkt(2024, 4, 1), JAKARTA) == 0
         assert prorate(idr(299_000), MARCH_2024, jkt(2024, 5, 1), JAKARTA) == idr(0)
 
-    @settings(deadline=None)
     @given(st.data(), timezones, intervals, prices)
     def test_bounds_and_monotonicity(
         self, data: st.DataObject, tz: ZoneInfo, interval: Interval, amount: int
@@ -310,7 +299,6 @@ class TestProration:
             assert idr(0) <= value <= full
         assert charged == sorted(charged, reverse=True)
 
-    @settings(deadline=None)
     @given(st.data(), timezones, intervals, prices)
     def test_full_on_the_first_local_day(
         self, data: st.DataObject, tz: ZoneInfo, interval: Interval, amount: int
@@ -324,7 +312,6 @@ class TestProration:
         assume(at.astimezone(tz).date() == first_day)
         assert prorate(idr(amount), period, at, tz) == idr(amount)
 
-    @settings(deadline=None)
     @given(st.data(), timezones, intervals, prices, st.sampled_from(list(Rounding)))
     def test_one_exact_rounding_of_the_formula(
         self, data: st.DataObject, tz: ZoneInfo, interval: Interval, amount: int, mode: Rounding

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from conftest import PROFILE, START
+from helpers import PROFILE, START, idr
 from subkit.invoice import InvoiceStatus, PaymentStatus
-from subkit.money import Money
 from subkit.plans import Catalogue
 from subkit.serialize import to_dict
 from subkit.service import Billing, Checkout, PaymentEvent
@@ -110,10 +109,6 @@ def writes_of(billing_call: Callable[[Billing], object], setup: Callable[..., An
     store.arm(None)
     billing_call(billing)
     return store.writes
-
-
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
 
 
 # -- a top-up checkout ------------------------------------------------------------------------

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import JAKARTA
 from subkit.errors import IdempotencyConflict, SubkitError
 from subkit.idempotency import IdempotencyRecord, fingerprint, replay
 from subkit.money import Money
 from subkit.wallet import Balance, TopUpLimit
-
-JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def record(fp: str, result: dict[str, object] | None = None) -> IdempotencyRecord:

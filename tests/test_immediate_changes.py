@@ -4,15 +4,13 @@ below zero (R-SUB-2)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from importlib import resources
-from typing import Any
 
-from conftest import JAKARTA, PROFILE
+from helpers import JAKARTA, PROFILE, default_catalogue_toml, pay
 from subkit.cycles import Period
-from subkit.invoice import InvoiceLine, InvoiceType, PaymentStatus
+from subkit.invoice import InvoiceLine, InvoiceType
 from subkit.money import Money
 from subkit.plans import Catalogue
-from subkit.service import Billing, Checkout, PaymentEvent
+from subkit.service import Billing
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore
 from subkit.wallet import Balance, EntryKind
 
@@ -21,7 +19,7 @@ IDR = "IDR"
 
 def immediate_catalogue() -> Catalogue:
     """The default catalogue with ``change_timing = "immediate"``."""
-    toml = resources.files("subkit.data").joinpath("default_catalogue.toml").read_text("utf-8")
+    toml = default_catalogue_toml()
     return Catalogue.from_toml(toml + '\n[policy]\nchange_timing = "immediate"\n')
 
 
@@ -35,12 +33,6 @@ def setup() -> tuple[Billing, FixedClock]:
     billing.open_account("acme")
     billing.set_billing_profile("acme", PROFILE)
     return billing, clock
-
-
-def pay(billing: Billing, checkout: Checkout, **kwargs: Any) -> None:
-    assert checkout.invoice is not None
-    invoice = checkout.invoice
-    billing.apply_payment(PaymentEvent(invoice.code, PaymentStatus.PAID, "ref", invoice.total))
 
 
 def test_upgrade_credits_the_unused_days_on_the_same_invoice() -> None:

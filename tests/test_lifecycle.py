@@ -8,12 +8,12 @@ looks like afterwards. Time comes only from the ``FixedClock`` of ``conftest``.
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from conftest import JAKARTA, PROFILE, START
+from helpers import PROFILE, START, at, idr, pay
 from subkit.cycles import Interval, Period
 from subkit.errors import (
     AddOnNotAvailable,
@@ -29,21 +29,12 @@ from subkit.errors import (
     NothingToCancel,
     SamePlan,
 )
-from subkit.invoice import Invoice, InvoiceStatus, InvoiceType, PaymentStatus
-from subkit.money import Money
+from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
 from subkit.plans import Catalogue, Reduction, Usage
 from subkit.serialize import to_dict
-from subkit.service import Billing, Checkout, PaymentEvent
+from subkit.service import Billing
 from subkit.subscription import AddOnEventKind, SubscriptionStatus
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore, StaticUsage
-
-
-def at(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=JAKARTA)
-
-
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
 
 
 def rows(lines) -> list[tuple]:
@@ -52,14 +43,6 @@ def rows(lines) -> list[tuple]:
         (line.description, line.quantity, line.unit_price.amount, line.amount.amount, line.period)
         for line in lines
     ]
-
-
-def pay(billing: Billing, checkout: Checkout) -> Invoice:
-    invoice = checkout.invoice
-    assert invoice is not None
-    return billing.apply_payment(
-        PaymentEvent(invoice.code, PaymentStatus.PAID, "ref-" + invoice.code, invoice.total)
-    )
 
 
 def buy(billing: Billing, account: str, plan: str, **kwargs) -> Invoice:

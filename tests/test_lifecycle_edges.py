@@ -3,29 +3,17 @@ under cancellation, the cut-short period of a purchase from Free."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
 
-from conftest import JAKARTA
-from subkit.invoice import Effect, Invoice, InvoiceStatus, PaymentStatus
+from helpers import at, pay
+from subkit.invoice import Effect, InvoiceStatus
 from subkit.money import Money
-from subkit.service import Billing, Checkout, PaymentEvent
+from subkit.service import Billing
 from subkit.subscription import SubscriptionStatus
 from subkit.testing import FixedClock, RecordingSink
 from subkit.wallet import Balance, EntryKind
-
-
-def at(year: int, month: int, day: int, hour: int = 9) -> datetime:
-    return datetime(year, month, day, hour, tzinfo=JAKARTA)
-
-
-def pay(billing: Billing, checkout: Checkout, reference: str = "ref") -> Invoice:
-    invoice = checkout.invoice
-    assert invoice is not None
-    return billing.apply_payment(
-        PaymentEvent(invoice.code, PaymentStatus.PAID, reference, invoice.total)
-    )
 
 
 def test_an_annual_plan_grants_and_resets_its_allowances_every_month(

@@ -6,7 +6,6 @@ import copy
 import tomllib
 from collections.abc import Callable
 from fractions import Fraction
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import default_catalogue_toml, idr
 from strategies import quantities
 from subkit.cycles import Interval
 from subkit.errors import CatalogueError, IntervalNotOffered, UnknownAddOn, UnknownPlan
-from subkit.money import Money
 from subkit.plans import (
     Catalogue,
     ChangeTiming,
@@ -35,13 +34,9 @@ from subkit.wallet import Balance
 MONTHLY, ANNUAL = Interval.MONTHLY, Interval.ANNUAL
 
 
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
-
-
 def default_data() -> dict[str, Any]:
     """The shipped default catalogue as a fresh dict, to mutate per test."""
-    text = resources.files("subkit.data").joinpath("default_catalogue.toml").read_text("utf-8")
+    text = default_catalogue_toml()
     return tomllib.loads(text)
 
 

@@ -3,38 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from importlib import resources
 
 from dateutil.relativedelta import relativedelta
 
-from conftest import JAKARTA, PROFILE, START
-from subkit.invoice import InvoiceStatus, PaymentStatus
-from subkit.money import Money
+from helpers import JAKARTA, PROFILE, START, default_catalogue_toml, idr, pay
+from subkit.invoice import InvoiceStatus
 from subkit.plans import Catalogue
-from subkit.service import Billing, Checkout, PaymentEvent
+from subkit.service import Billing
 from subkit.subscription import SubscriptionStatus
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore
 from subkit.wallet import Balance, EntryKind
 
 
 def with_policy(policy: str) -> tuple[Billing, FixedClock]:
-    toml = resources.files("subkit.data").joinpath("default_catalogue.toml").read_text("utf-8")
+    toml = default_catalogue_toml()
     catalogue = Catalogue.from_toml(toml + "\n[policy]\n" + policy + "\n")
     clock = FixedClock(START)
     billing = Billing(catalogue, InMemoryStore(), FakeGateway(), clock=clock)
     billing.open_account("acme")
     billing.set_billing_profile("acme", PROFILE)
     return billing, clock
-
-
-def pay(billing: Billing, checkout: Checkout) -> None:
-    assert checkout.invoice is not None
-    invoice = checkout.invoice
-    billing.apply_payment(PaymentEvent(invoice.code, PaymentStatus.PAID, "r", invoice.total))
-
-
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
 
 
 def test_included_balance_that_does_not_expire_accumulates() -> None:

@@ -15,13 +15,13 @@ import sys
 import tomllib
 import zlib
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from pypdf import PdfReader
 
+from helpers import default_catalogue_toml, idr
 from subkit.cycles import Period
 from subkit.errors import InvalidTime, SubkitError
 from subkit.invoice import (
@@ -34,7 +34,7 @@ from subkit.invoice import (
     compute_totals,
 )
 from subkit.labels import label
-from subkit.money import Money, format_money
+from subkit.money import format_money
 from subkit.plans import Catalogue
 from subkit.render import FORMATS, MEDIA_TYPES, MissingExtra, render_invoice
 from subkit.render.pdf import latin1
@@ -61,12 +61,8 @@ SELLER = {
 PPN = {"mode": "exclusive", "rate": "12%", "base": "11/12"}
 
 
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
-
-
 def catalogue_data() -> dict[str, Any]:
-    text = resources.files("subkit.data").joinpath("default_catalogue.toml").read_text("utf-8")
+    text = default_catalogue_toml()
     return tomllib.loads(text)
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PROFILE, START
+from helpers import PROFILE, START, idr
 from strategies import moments
 from subkit.account import Account
 from subkit.cycles import Interval, Period
@@ -42,10 +42,6 @@ def round_trip(value: Any, type_: Any = None) -> Any:
     text = json.dumps(data)
     assert json.loads(text) == data
     return from_dict(type_ or type(value), json.loads(text))
-
-
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
 
 
 def full_invoice(at: datetime = START) -> Invoice:
@@ -191,7 +187,7 @@ texts = st.text(max_size=20)
 profiles = st.builds(BillingProfile, texts, texts, st.none() | texts, st.none() | texts)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(
     at=instants,
     status=st.sampled_from(PaymentStatus),
@@ -208,7 +204,7 @@ def test_payment_event_round_trips(
     assert round_trip(event) == event
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(
     at=instants,
     kind=st.sampled_from(EntryKind),
@@ -233,7 +229,7 @@ def test_ledger_entry_and_charge_round_trip(
     assert round_trip(charge) == charge
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(
     at=instants,
     profile=st.none() | profiles,

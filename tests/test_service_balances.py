@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PROFILE, START
+from helpers import FREE_GRANT, PROFILE, START, idr
 from subkit.errors import (
     IdempotencyConflict,
     InsufficientBalance,
@@ -15,18 +15,12 @@ from subkit.errors import (
     InvalidArgument,
 )
 from subkit.invoice import InvoiceStatus, PaymentStatus
-from subkit.money import Money
 from subkit.service import Billing, Checkout, PaymentEvent
 from subkit.testing import FixedClock, InMemoryStore
 from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
 
-FREE_GRANT = 15_000
 # Opened 2026-01-10 09:00 in Jakarta: the first month ends 2026-02-10 09:00 there.
 FIRST_BOUNDARY = START.replace(month=2)
-
-
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
 
 
 def paid_top_up(billing: Billing, account: str, balance: str, amount: int) -> Checkout:

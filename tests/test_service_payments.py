@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PROFILE, START
+from helpers import FREE_GRANT, PROFILE, START, idr, pay
 from subkit.errors import (
     BillingProfileRequired,
     IdempotencyConflict,
@@ -32,37 +32,12 @@ from subkit.invoice import (
     PaymentStatus,
     move,
 )
-from subkit.money import Money
 from subkit.plans import Catalogue
-from subkit.service import Billing, Checkout, PaymentEvent
+from subkit.service import Billing, PaymentEvent
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore, RecordingSink
 from subkit.wallet import Balance
 
 CODE = re.compile(r"^INV-\d{6}-\d{6}$")
-FREE_GRANT = 15_000  # the Free plan's included conversation balance
-
-
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
-
-
-def pay(
-    billing: Billing,
-    checkout: Checkout,
-    reference: str = "GW-1",
-    *,
-    status: PaymentStatus = PaymentStatus.PAID,
-    amount: Money | None = None,
-    event_id: str | None = None,
-    at: datetime | None = None,
-) -> Invoice:
-    assert checkout.invoice is not None
-    invoice = checkout.invoice
-    return billing.apply_payment(
-        PaymentEvent(
-            invoice.code, status, reference, amount or invoice.total, event_id=event_id, at=at
-        )
-    )
 
 
 def conversation(billing: Billing, account: str) -> int:
@@ -609,7 +584,7 @@ event_plans = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60)
 @given(
     amounts=st.lists(st.integers(10_000, 1_000_000), min_size=1, max_size=4),
     plan=event_plans,

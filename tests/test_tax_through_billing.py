@@ -3,11 +3,9 @@ a top-up credits the amount chosen, never the tax."""
 
 from __future__ import annotations
 
-from importlib import resources
-
 import pytest
 
-from conftest import PROFILE, START
+from helpers import PROFILE, START, default_catalogue_toml
 from subkit.errors import PaymentAmountMismatch
 from subkit.invoice import Effect, PaymentStatus
 from subkit.money import Money
@@ -17,7 +15,7 @@ from subkit.testing import FakeGateway, FixedClock, InMemoryStore
 
 
 def taxed(table: str) -> Billing:
-    toml = resources.files("subkit.data").joinpath("default_catalogue.toml").read_text("utf-8")
+    toml = default_catalogue_toml()
     catalogue = Catalogue.from_toml(toml + f"\n[policy]\ntax = {table}\n")
     billing = Billing(catalogue, InMemoryStore(), FakeGateway(), clock=FixedClock(START))
     billing.open_account("acme")

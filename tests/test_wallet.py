@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -12,6 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from helpers import JAKARTA, idr
 from subkit.errors import (
     CurrencyMismatch,
     IdempotencyConflict,
@@ -51,15 +51,10 @@ from subkit.wallet import (
     validate_top_up,
 )
 
-JAKARTA = ZoneInfo("Asia/Jakarta")
 T0 = datetime(2024, 1, 1, 9, 0, tzinfo=JAKARTA)
 FEB = datetime(2024, 2, 1, tzinfo=JAKARTA)
 CONV = Balance.CONVERSATION
 BCAST = Balance.BROADCAST
-
-
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
 
 
 @pytest.fixture
@@ -723,7 +718,7 @@ class OverdraftWalletMachine(WalletMachine):
     quota = 50
 
 
-_SETTINGS = settings(max_examples=150, stateful_step_count=50, deadline=None)
+_SETTINGS = settings(max_examples=150, stateful_step_count=50)
 TestWalletMachine = WalletMachine.TestCase
 TestWalletMachine.settings = _SETTINGS
 TestOverdraftWalletMachine = OverdraftWalletMachine.TestCase

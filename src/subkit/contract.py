@@ -10,7 +10,9 @@ A host that writes its own store runs these tests against it under pytest::
 
 Each test gets a fresh, empty store from :meth:`StoreContract.make_store`; a store with a
 ``close()`` method is closed afterwards. subkit runs the same suite on ``InMemoryStore`` and
-``SqliteStore``. This module imports pytest, so it lives apart from :mod:`subkit.testing`.
+``SqliteStore``. This module imports pytest, so it lives apart from :mod:`subkit.testing`
+(which offers it lazily as ``subkit.testing.StoreContract``); it takes the fakes it needs
+from :mod:`subkit.fakes`, so the two modules do not import each other.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from subkit import account as accounts
 from subkit.account import Account
 from subkit.cycles import Interval, Period
 from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
+from subkit.fakes import FakeGateway, FixedClock, RecordingSink
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import (
     BillingProfile,
@@ -44,7 +47,6 @@ from subkit.paging import Page
 from subkit.plans import Catalogue
 from subkit.ports import Store, UnitOfWork
 from subkit.subscription import AddOnEvent, AddOnEventKind
-from subkit.testing import FakeGateway, FixedClock, RecordingSink
 from subkit.wallet import Balance, EntryKind, LedgerEntry
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -5,101 +5,29 @@ The in-memory store has real transactional semantics: a unit of work sees its ow
 commits them all at once or none, and detects conflicting concurrent commits through the
 aggregates' versions (optimistic locking), as a database store would.
 
+The port fakes other than the store live in :mod:`subkit.fakes` and are re-exported here.
 ``StoreContract``, the store contract suite, lives in :mod:`subkit.contract` (it needs
-pytest) and is reachable here too, imported only when asked for.
+pytest) and is reachable here too, imported only when asked for, so importing
+``subkit.testing`` never imports pytest. ``subkit.contract`` imports the fakes from
+:mod:`subkit.fakes`, never this module: the two do not import each other.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import attrs
-from dateutil.relativedelta import relativedelta
 
 from subkit.account import Account
-from subkit.cycles import ensure_aware
-from subkit.errors import AccountExists, ConcurrencyConflict, InvalidTime, StoreError
-from subkit.events import DomainEvent
+from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
+from subkit.fakes import FakeGateway, FixedClock, RecordingSink, StaticUsage
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
 from subkit.paging import Page
-from subkit.plans import Usage
-from subkit.ports import PaymentRequest, PaymentSession
 from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
-
-
-class FixedClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = ensure_aware(start, "start")
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, delta: timedelta | relativedelta) -> datetime:
-        """Move forward by ``delta`` (a ``timedelta`` or a calendar ``relativedelta``)."""
-        moved = self._now + delta
-        if moved < self._now:
-            raise InvalidTime("a clock does not go backwards")
-        self._now = moved
-        return moved
-
-    def set(self, when: datetime) -> datetime:
-        """Jump to ``when`` (never backwards)."""
-        when = ensure_aware(when, "when")
-        if when < self._now:
-            raise InvalidTime("a clock does not go backwards")
-        self._now = when
-        return when
-
-
-class FakeGateway:
-    """A payment gateway that records every request and answers with a made-up session."""
-
-    def __init__(self) -> None:
-        self.requests: list[PaymentRequest] = []
-        self.fail_next: Exception | None = None
-        self._numbers = itertools.count(1)
-
-    def create_payment(self, request: PaymentRequest) -> PaymentSession:
-        if self.fail_next is not None:
-            error, self.fail_next = self.fail_next, None
-            raise error
-        self.requests.append(request)
-        reference = f"PAY-{next(self._numbers):06d}"
-        return PaymentSession(
-            redirect_url=f"https://pay.invalid/checkout/{request.invoice_code}",
-            reference=reference,
-            expires_at=request.expires_at,
-        )
-
-
-class RecordingSink:
-    """An event sink that keeps what it receives, in order."""
-
-    def __init__(self) -> None:
-        self.events: list[DomainEvent] = []
-
-    def publish(self, events: Sequence[DomainEvent]) -> None:
-        self.events.extend(events)
-
-    def names(self) -> list[str]:
-        return [event.name for event in self.events]
-
-
-class StaticUsage:
-    """A usage source with fixed numbers per account (default 0 users, 0 contacts)."""
-
-    def __init__(self, usage: dict[str, Usage] | None = None) -> None:
-        self.usage = dict(usage or {})
-
-    def in_use(self, account_id: str) -> Usage:
-        return self.usage.get(account_id, Usage(0, 0))
 
 
 @attrs.define
