@@ -334,3 +334,27 @@ def test_a_branch_catches_its_leaves() -> None:
         raise errors.UnknownPlan("no such plan", plan="nope")
     with pytest.raises(errors.NotFound):
         raise errors.InvoiceNotFound("no such invoice", invoice_code="INV-1")
+
+
+def test_the_drawn_tree_is_the_class_tree() -> None:
+    """The tree drawn in subkit.errors' docstring names every class under its real base."""
+    drawn: dict[str, str] = {}
+    parents: list[str] = []
+    for line in (errors.__doc__ or "").splitlines():
+        found = re.match(r"^\s*((?:[│ ] {3})*)(?:[├└]── )?([A-Z]\w+)(?:\s|$)", line)
+        if not found or not (found.group(1) or "──" in line or found.group(2) == "SubkitError"):
+            continue
+        depth = len(found.group(1)) // 4 + (1 if "──" in line else 0)
+        name = found.group(2)
+        del parents[depth:]
+        if parents:
+            drawn[name] = parents[-1]
+        parents.append(name)
+    real = {
+        name: next(
+            b for b in getattr(errors, name).__bases__ if issubclass(b, SubkitError)
+        ).__name__
+        for name in errors.__all__
+        if name != "SubkitError"
+    }
+    assert drawn == real
