@@ -18,7 +18,7 @@ from subkit.cycles import ensure_aware
 from subkit.errors import InvalidTime
 from subkit.events import DomainEvent
 from subkit.plans import Usage
-from subkit.ports import PaymentRequest, PaymentSession
+from subkit.ports import PaymentEvent, PaymentRequest, PaymentSession
 
 
 class FixedClock:
@@ -48,12 +48,36 @@ class FixedClock:
 
 
 class FakeGateway:
-    """A payment gateway that records every request and answers with a made-up session."""
+    """A payment gateway that records every request and answers with a made-up session.
+
+    It is also a :class:`~subkit.ports.ReconcilingGateway`: set ``statuses[code]`` to the
+    event ``status`` should report for an invoice (a lost webhook), and read ``cancelled``
+    for the ``(invoice_code, reference)`` pairs subkit asked it to cancel; ``fail_status`` /
+    ``fail_cancel`` make the next such call raise.
+    """
 
     def __init__(self) -> None:
         self.requests: list[PaymentRequest] = []
         self.fail_next: Exception | None = None
+        self.statuses: dict[str, PaymentEvent | None] = {}
+        self.status_calls: list[tuple[str, str | None]] = []
+        self.cancelled: list[tuple[str, str | None]] = []
+        self.fail_status: Exception | None = None
+        self.fail_cancel: Exception | None = None
         self._numbers = itertools.count(1)
+
+    def status(self, invoice_code: str, reference: str | None = None) -> PaymentEvent | None:
+        self.status_calls.append((invoice_code, reference))
+        if self.fail_status is not None:
+            error, self.fail_status = self.fail_status, None
+            raise error
+        return self.statuses.get(invoice_code)
+
+    def cancel(self, invoice_code: str, reference: str | None = None) -> None:
+        if self.fail_cancel is not None:
+            error, self.fail_cancel = self.fail_cancel, None
+            raise error
+        self.cancelled.append((invoice_code, reference))
 
     def create_payment(self, request: PaymentRequest) -> PaymentSession:
         if self.fail_next is not None:

@@ -35,6 +35,9 @@ class PaymentRequest:
     description: str
     expires_at: datetime
     billing_profile: BillingProfile | None
+    #: When the invoice was requested: a gateway counts its payment window from here
+    #: (never from its own clock), so the window ends at ``expires_at``.
+    requested_at: datetime | None = None
 
 
 @attrs.frozen
@@ -80,6 +83,28 @@ class PaymentGateway(Protocol):
         the same idempotency key. It must be safe to call twice for one ``invoice_code`` (use
         the code as the gateway's order id so the gateway dedupes).
         """
+        ...
+
+
+@runtime_checkable
+class ReconcilingGateway(PaymentGateway, Protocol):
+    """A gateway that can also be asked about, and told to cancel, a payment (R-GW-3/4).
+
+    Optional: ``billing.reconcile`` and the cancelling of a dead invoice's payment use it
+    when ``isinstance(gateway, ReconcilingGateway)``; a plain ``PaymentGateway`` still works.
+    """
+
+    def status(self, invoice_code: str, reference: str | None = None) -> PaymentEvent | None:
+        """What the gateway knows now about the payment of ``invoice_code``, as the event its
+        notification would have carried, or ``None`` when nothing final happened (no
+        transaction yet, still pending). ``reference`` is the session's reference when
+        known. Safe to call any number of times; raises ``GatewayError`` when unreachable."""
+        ...
+
+    def cancel(self, invoice_code: str, reference: str | None = None) -> None:
+        """Stop the customer paying ``invoice_code`` where the gateway allows it. Nothing to
+        cancel (no transaction started, already expired) is not an error; raises
+        ``GatewayError`` when the gateway refuses or cannot be reached."""
         ...
 
 
@@ -214,6 +239,7 @@ __all__ = [
     "PaymentGateway",
     "PaymentRequest",
     "PaymentSession",
+    "ReconcilingGateway",
     "Store",
     "UnitOfWork",
     "UsageSource",

@@ -383,6 +383,7 @@ class Billing:
                 description=invoice.package,
                 expires_at=invoice.expires_at,
                 billing_profile=invoice.billing_profile,
+                requested_at=invoice.requested_at,
             )
         )
         checkout = Checkout(invoice, session)
