@@ -318,7 +318,7 @@ class TestParseNotification:
                 notification("notification_settlement", transaction_status="teleported")
             )
 
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=60)
     @given(
         order_id=st.text("ABCINV-0123456789", min_size=1, max_size=50),
         status_code=st.sampled_from(["200", "201", "202", "407"]),

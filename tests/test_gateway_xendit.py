@@ -220,7 +220,7 @@ class TestParseCallback:
                 HEADERS, {**fixture("invoice_callback_paid"), "status": "VOIDED"}
             )
 
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=60)
     @given(token=st.text(max_size=40))
     def test_parse_accepts_exactly_the_right_token(self, token: str) -> None:
         headers = {"x-callback-token": token}
