@@ -76,6 +76,10 @@ class FlakyStore:
         with self.inner.transaction() as unit:
             yield _FlakyUnit(unit, self)
 
+    def snapshot(self) -> Any:
+        # Reads cannot fail here: only writes are injected with failures.
+        return self.inner.snapshot()
+
 
 def snapshot(store: FlakyStore) -> Any:
     """Everything the store holds, as JSON-safe data."""

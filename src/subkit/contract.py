@@ -45,7 +45,7 @@ from subkit.invoice import (
 from subkit.money import Money
 from subkit.paging import Page
 from subkit.plans import Catalogue
-from subkit.ports import Store, UnitOfWork
+from subkit.ports import ReadUnit, Store
 from subkit.subscription import AddOnEvent, AddOnEventKind
 from subkit.wallet import Balance, EntryKind, LedgerEntry
 
@@ -175,7 +175,7 @@ def all_pages(fetch: Any, limit: int) -> list[Any]:
 
 
 def ledger(
-    unit: UnitOfWork,
+    unit: ReadUnit,
     account_id: str,
     *,
     balance: Balance | None = None,
@@ -199,7 +199,7 @@ def ledger(
 
 
 def invoices(
-    unit: UnitOfWork,
+    unit: ReadUnit,
     account_id: str,
     *,
     type: InvoiceType | None = None,
@@ -641,6 +641,118 @@ class StoreContract:
             unit.update_invoice(updated)
         with store.transaction() as unit:
             assert unit.get_invoice(invoice.code) == updated
+
+    # -- snapshots (R-CON-2) ----------------------------------------------------------------------
+
+    def test_a_snapshot_sees_what_was_committed_before_it_opened_and_nothing_after(
+        self, store: Store
+    ) -> None:
+        """One consistent view: writes committed while it is open stay invisible to it."""
+        self.seed(store, "acme")
+        first = make_invoice("INV-1", "acme", at(2))
+        record = IdempotencyRecord("acme", "reply", "m1", "fp", {"n": 1})
+        with store.transaction() as unit:
+            unit.append_entries([make_entry("acme", 1, at(2))])
+            unit.add_invoice(first)
+            unit.put_record(record)
+        with store.snapshot() as view:
+            assert view.get_account("acme") == make_account("acme")
+            with store.transaction() as unit:  # committed while the snapshot is open
+                unit.add_account(make_account("late", due=at(1)))
+                unit.update_account(
+                    attrs.evolve(make_account("acme"), version=1, pending={"X": at(1)})
+                )
+                unit.append_entries([make_entry("acme", 2, at(3))])
+                unit.add_invoice(make_invoice("INV-2", "acme", at(3)))
+                unit.update_invoice(attrs.evolve(first, status=InvoiceStatus.PAID, version=1))
+                unit.put_record(IdempotencyRecord("acme", "reply", "m1", "fp2", {"n": 2}))
+                unit.put_record(IdempotencyRecord("acme", "reply", "m2", "fp", {}))
+            assert view.get_account("acme") == make_account("acme")
+            assert view.get_account("late") is None
+            assert view.due_accounts(at(31), limit=10) == []
+            assert ledger(view, "acme") == [make_entry("acme", 1, at(2))]
+            assert view.get_invoice("INV-1") == first
+            assert view.get_invoice("INV-2") is None
+            assert invoices(view, "acme") == ["INV-1"]
+            assert view.get_record("acme", "reply", "m1") == record
+            assert view.get_record("acme", "reply", "m2") is None
+        with store.snapshot() as view:  # a new snapshot sees all of it
+            acme = view.get_account("acme")
+            assert acme is not None and acme.version == 1
+            assert view.due_accounts(at(31), limit=10) == ["acme", "late"]
+            assert [e.seq for e in ledger(view, "acme")] == [2, 1]
+            assert invoices(view, "acme") == ["INV-2", "INV-1"]
+            paid = view.get_invoice("INV-1")
+            assert paid is not None and paid.status is InvoiceStatus.PAID
+            assert view.get_record("acme", "reply", "m2") is not None
+
+    def test_a_write_through_a_snapshot_raises_store_error(self, store: Store) -> None:
+        """Every write a unit of work has is refused by a snapshot, and changes nothing."""
+        self.seed(store, "acme")
+        with store.transaction() as unit:
+            unit.add_invoice(make_invoice("INV-1", "acme", at(2)))
+        writes: dict[str, tuple[Any, ...]] = {
+            "add_account": (make_account("other"),),
+            "update_account": (attrs.evolve(make_account("acme"), version=1),),
+            "append_entries": ([make_entry("acme", 1, at(2))],),
+            "next_invoice_number": (),
+            "add_invoice": (make_invoice("INV-2", "acme", at(2)),),
+            "update_invoice": (
+                attrs.evolve(
+                    make_invoice("INV-1", "acme", at(2)), status=InvoiceStatus.PAID, version=1
+                ),
+            ),
+            "put_record": (IdempotencyRecord("acme", "reply", "m1", "fp", {}),),
+        }
+        with store.snapshot() as view:
+            for name, args in writes.items():
+                write = getattr(view, name, None)
+                if write is None:
+                    continue  # a snapshot without the method cannot write either
+                with pytest.raises(StoreError):
+                    write(*args)
+            assert view.get_account("acme") == make_account("acme")  # still usable
+        with store.transaction() as unit:
+            assert unit.get_account("other") is None
+            assert unit.get_account("acme") == make_account("acme")
+            assert ledger(unit, "acme") == []
+            assert unit.get_invoice("INV-2") is None
+            invoice = unit.get_invoice("INV-1")
+            assert invoice is not None and invoice.status is InvoiceStatus.PENDING
+            assert unit.get_record("acme", "reply", "m1") is None
+            assert unit.next_invoice_number() == 1
+
+    def test_a_snapshot_does_not_wait_for_an_open_unit_of_work(self, store: Store) -> None:
+        """While one thread holds a unit of work (and so the write lock, in a store that has
+        one), a snapshot in another thread opens and reads at once, seeing only what was
+        committed; so does one opened in the thread that holds the unit."""
+        self.seed(store, "acme")
+        seen: list[Any] = []
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                with store.snapshot() as view:
+                    seen.append((view.get_account("acme"), view.get_account("new")))
+            except BaseException as exc:  # reported to the main thread
+                errors.append(exc)
+
+        with store.transaction() as unit:
+            unit.add_account(make_account("new"))
+            unit.update_account(attrs.evolve(make_account("acme"), version=1))
+            reader = threading.Thread(target=read)
+            reader.start()
+            # Joined while the unit is still open: a snapshot that waited for it would time
+            # out here (and the unit's commit would then let it finish, too late).
+            reader.join(timeout=30)
+            finished = not reader.is_alive()
+            with store.snapshot() as view:  # the same thread, its unit still open
+                assert view.get_account("acme") == make_account("acme")
+                assert view.get_account("new") is None
+        reader.join()
+        assert errors == []
+        assert finished, "the snapshot waited for the unit of work to end"
+        assert seen == [(make_account("acme"), None)]
 
     # -- the facade on this store ----------------------------------------------------------------
 

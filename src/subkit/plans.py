@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -150,6 +150,10 @@ class Policy:
     locale: str = "id_ID"
     invoice_code: str = "INV-{year}{month:02d}-{seq:06d}"
     tax: Tax = attrs.field(factory=Tax)
+    #: How far a server's clock may lag an account's last change (made by another server)
+    #: before a call is refused with ``InvalidTime``; within it the call is dated at the
+    #: account's last change (R-CON-1).
+    max_clock_skew_seconds: int = 300  # DEFAULT_CLOCK_SKEW_SECONDS
 
 
 @attrs.frozen
@@ -358,6 +362,11 @@ class Catalogue:
 
 # -- loading and validation -------------------------------------------------------------------
 
+#: The largest ``policy.max_clock_skew_seconds`` a catalogue may set: clocks further apart
+#: than an hour are a misconfiguration to fix, not to absorb.
+MAX_CLOCK_SKEW_SECONDS: Final = 3600
+DEFAULT_CLOCK_SKEW_SECONDS: Final = 300
+
 _TOP_KEYS = {"currency", "default_plan", "rates", "topup", "plans", "addons", "policy", "seller"}
 _PLAN_KEYS = {"name", "rank", "price", "limits", "included"}
 _ADDON_KEYS = {"name", "adds", "price", "max_quantity", "plans"}
@@ -373,6 +382,7 @@ _POLICY_KEYS = {
     "locale",
     "invoice_code",
     "tax",
+    "max_clock_skew_seconds",
 }
 _TAX_KEYS = {"mode", "rate", "base", "tax_top_ups"}
 _SELLER_KEYS = {"name", "address", "email", "tax_number", "logo"}
@@ -659,7 +669,20 @@ class _Loader:
             or defaults.locale,
             invoice_code=str(invoice_code),
             tax=self.tax(table.get("tax")),
+            max_clock_skew_seconds=self.clock_skew(table.get("max_clock_skew_seconds")),
         )
+
+    def clock_skew(self, value: Any) -> int:
+        path = "policy.max_clock_skew_seconds"
+        if value is None:
+            return DEFAULT_CLOCK_SKEW_SECONDS
+        seconds = self.integer(value, path)
+        if seconds is None:
+            return DEFAULT_CLOCK_SKEW_SECONDS
+        if seconds > MAX_CLOCK_SKEW_SECONDS:
+            self.fail(path, f"must be <= {MAX_CLOCK_SKEW_SECONDS} (an hour)")
+            return DEFAULT_CLOCK_SKEW_SECONDS
+        return seconds
 
     def check_invoice_code(self, template: Any) -> None:
         path = "policy.invoice_code"

@@ -126,27 +126,18 @@ class UsageSource(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
-    """One transaction's view of the store. Everything written through it commits together.
+class ReadUnit(Protocol):
+    """The reads of a unit of work: what a :meth:`Store.snapshot` offers, and what every
+    :class:`UnitOfWork` offers besides its writes.
 
-    Reads see the writes made earlier in the same unit. Values are subkit's immutable attrs
-    objects; a store may keep them in any form as long as what it returns equals what it was
-    given (``subkit.serialize`` turns each into JSON-safe dicts).
+    Values are subkit's immutable attrs objects; a store may keep them in any form as long as
+    what it returns equals what it was given (``subkit.serialize`` turns each into JSON-safe
+    dicts).
     """
 
     # -- accounts ---------------------------------------------------------------------------
     def get_account(self, account_id: str) -> Account | None:
         """Return the account, or ``None`` when there is none."""
-        ...
-
-    def add_account(self, account: Account) -> None:
-        """Insert a new account (version 0). Raise ``AccountExists`` if the id is taken."""
-        ...
-
-    def update_account(self, account: Account) -> None:
-        """Replace an account. ``account.version`` is the new version; the stored one must be
-        ``account.version - 1``, else raise ``ConcurrencyConflict`` (optimistic lock). The
-        store must also index ``account.due_at`` for :meth:`due_accounts`."""
         ...
 
     def due_accounts(self, until: datetime, *, limit: int) -> list[str]:
@@ -157,11 +148,6 @@ class UnitOfWork(Protocol):
         ...
 
     # -- ledger -----------------------------------------------------------------------------
-    def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
-        """Append ledger entries. Entries are never changed or deleted afterwards (R-BAL-9);
-        ``(account_id, seq)`` is unique."""
-        ...
-
     def ledger_page(
         self,
         account_id: str,
@@ -179,21 +165,8 @@ class UnitOfWork(Protocol):
         ...
 
     # -- invoices ---------------------------------------------------------------------------
-    def next_invoice_number(self) -> int:
-        """Return the next number of one store-wide gapless sequence (1, 2, 3, ...). Rolled
-        back with the unit of work, so a failed call leaves no gap; never reset."""
-        ...
-
     def get_invoice(self, code: str) -> Invoice | None:
         """Return the invoice with ``code``, or ``None``."""
-        ...
-
-    def add_invoice(self, invoice: Invoice) -> None:
-        """Insert a new invoice; codes are unique (raise ``StoreError`` on a duplicate)."""
-        ...
-
-    def update_invoice(self, invoice: Invoice) -> None:
-        """Replace an invoice; optimistic lock on ``version`` as for accounts."""
         ...
 
     def invoice_page(
@@ -216,6 +189,45 @@ class UnitOfWork(Protocol):
         """Return the record of an earlier operation with this key, or ``None``."""
         ...
 
+
+class UnitOfWork(ReadUnit, Protocol):
+    """One transaction's view of the store. Everything written through it commits together.
+
+    Reads (those of :class:`ReadUnit`) see the writes made earlier in the same unit.
+    """
+
+    # -- accounts ---------------------------------------------------------------------------
+    def add_account(self, account: Account) -> None:
+        """Insert a new account (version 0). Raise ``AccountExists`` if the id is taken."""
+        ...
+
+    def update_account(self, account: Account) -> None:
+        """Replace an account. ``account.version`` is the new version; the stored one must be
+        ``account.version - 1``, else raise ``ConcurrencyConflict`` (optimistic lock). The
+        store must also index ``account.due_at`` for :meth:`due_accounts`."""
+        ...
+
+    # -- ledger -----------------------------------------------------------------------------
+    def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
+        """Append ledger entries. Entries are never changed or deleted afterwards (R-BAL-9);
+        ``(account_id, seq)`` is unique."""
+        ...
+
+    # -- invoices ---------------------------------------------------------------------------
+    def next_invoice_number(self) -> int:
+        """Return the next number of one store-wide gapless sequence (1, 2, 3, ...). Rolled
+        back with the unit of work, so a failed call leaves no gap; never reset."""
+        ...
+
+    def add_invoice(self, invoice: Invoice) -> None:
+        """Insert a new invoice; codes are unique (raise ``StoreError`` on a duplicate)."""
+        ...
+
+    def update_invoice(self, invoice: Invoice) -> None:
+        """Replace an invoice; optimistic lock on ``version`` as for accounts."""
+        ...
+
+    # -- idempotency --------------------------------------------------------------------------
     def put_record(self, record: IdempotencyRecord) -> None:
         """Insert or replace the record for ``(account_id, scope, key)``."""
         ...
@@ -231,6 +243,19 @@ class Store(Protocol):
         store that cannot be used raises ``StoreError``."""
         ...
 
+    def snapshot(self) -> AbstractContextManager[ReadUnit]:
+        """Open a read-only view of one consistent snapshot of the store (R-CON-2).
+
+        The view shows everything committed before it was opened and nothing committed
+        while it is open, so several reads through it agree with each other. It takes no
+        write lock and never waits for a writer: a unit of work holding the lock, or a billing
+        run however long, does not delay it. Any write through it (a method of
+        :class:`UnitOfWork` not in :class:`ReadUnit`, if the object has one) raises
+        ``StoreError`` and changes nothing; leaving the block releases the snapshot (nothing
+        to commit). A store that cannot be used raises ``StoreError``.
+        """
+        ...
+
 
 __all__ = [
     "Clock",
@@ -239,6 +264,7 @@ __all__ = [
     "PaymentGateway",
     "PaymentRequest",
     "PaymentSession",
+    "ReadUnit",
     "ReconcilingGateway",
     "Store",
     "UnitOfWork",

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import NoReturn
 
 import attrs
 
@@ -194,6 +195,16 @@ class _MemoryUnit:
         self.records[(record.account_id, record.scope, record.key)] = record
 
 
+class _SnapshotUnit(_MemoryUnit):
+    """A unit over a frozen copy of the committed state whose writes all raise StoreError."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise StoreError("a snapshot is read-only; write through store.transaction()")
+
+    add_account = update_account = append_entries = _refuse
+    next_invoice_number = add_invoice = update_invoice = put_record = _refuse
+
+
 class InMemoryStore:
     """A ``Store`` in a process's memory, with all-or-nothing commits and optimistic locks."""
 
@@ -220,15 +231,40 @@ class InMemoryStore:
                     raise ConcurrencyConflict(f"invoice {code!r} changed meanwhile")
             if unit.sequence_used and state.sequence != unit.sequence_base:
                 raise ConcurrencyConflict("the invoice sequence moved meanwhile")
+            # The per-account lists are replaced, never appended to in place, so that a
+            # snapshot's shallow copy of the dicts keeps seeing them as they were.
             state.accounts.update(unit.accounts)
             for code, invoice in unit.invoices.items():
                 if code not in state.invoices:
-                    state.invoice_order.setdefault(invoice.account_id, []).append(code)
+                    order = state.invoice_order.get(invoice.account_id, [])
+                    state.invoice_order[invoice.account_id] = [*order, code]
                 state.invoices[code] = invoice
+            appended: dict[str, list[LedgerEntry]] = {}
             for entry in unit.entries:
-                state.ledger.setdefault(entry.account_id, []).append(entry)
+                appended.setdefault(entry.account_id, []).append(entry)
+            for account_id, entries in appended.items():
+                state.ledger[account_id] = state.ledger.get(account_id, []) + entries
             state.records.update(unit.records)
             state.sequence += unit.sequence_used
+
+    @contextmanager
+    def snapshot(self) -> Iterator[_SnapshotUnit]:
+        """A read-only view of the state committed when it opens (``Store.snapshot``).
+
+        The lock is held only to copy the dicts' references (commits replace the lists they
+        change rather than mutate them), never while reading.
+        """
+        state = self._state
+        with self._lock:
+            frozen = _State(
+                accounts=dict(state.accounts),
+                invoices=dict(state.invoices),
+                invoice_order=dict(state.invoice_order),
+                ledger=dict(state.ledger),
+                records=dict(state.records),
+                sequence=state.sequence,
+            )
+        yield _SnapshotUnit(frozen)
 
 
 def __getattr__(name: str) -> object:

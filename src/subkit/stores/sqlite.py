@@ -2,7 +2,13 @@
 
 Each unit of work is one SQLite transaction started with ``BEGIN IMMEDIATE``: it takes the
 database's write lock at once, so units (in any thread or process) run one after the other,
-each seeing everything committed before it. Values are kept as the JSON of
+each seeing everything committed before it. A snapshot (:meth:`SqliteStore.snapshot`) is a
+read transaction on a second, read-only connection of the thread: in write-ahead-log mode it
+reads the database as committed when it opened and never waits for the write lock (R-CON-2).
+No raw ``sqlite3`` error leaves the store: a busy or locked database mid-transaction or at
+commit is a :class:`~subkit.errors.ConcurrencyConflict` (the facade retries it), and a write
+lock not obtained after the bounded waits, or any other failure, a
+:class:`~subkit.errors.StoreError` (R-CON-3). Values are kept as the JSON of
 :func:`subkit.serialize.to_dict` next to the columns that are searched and ordered on (instants
 as integer microseconds since the epoch, money as integer amounts), so what comes back equals
 what went in.
@@ -15,6 +21,7 @@ application, a subkit database made by a newer subkit, or a read-only file raise
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -27,7 +34,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from subkit.account import Account
 from subkit.cycles import ensure_aware
@@ -132,8 +139,21 @@ MIGRATIONS: list[Migration] = [_initial_schema]
 
 
 def _is_busy(error: sqlite3.Error) -> bool:
+    # Extended codes (SQLITE_BUSY_SNAPSHOT = 517, ...) carry the primary code in the low byte.
     code = getattr(error, "sqlite_errorcode", None)
-    return code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in str(error)
+    primary = code & 0xFF if isinstance(code, int) else None
+    return primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in str(error)
+
+
+def _typed(error: sqlite3.Error, doing: str) -> StoreError | ConcurrencyConflict:
+    """The typed error for a raw one met inside a transaction (R-CON-3).
+
+    A busy or locked database there means another connection got in the way: the unit is
+    rolled back and the facade runs it again. Anything else is a ``StoreError``.
+    """
+    if _is_busy(error):
+        return ConcurrencyConflict(f"{doing}: the database was busy ({error}); try again")
+    return StoreError(f"{doing}: SQLite error: {error}")
 
 
 class _DecodedAccounts:
@@ -190,12 +210,25 @@ class SqliteUnit:
         try:
             return self._conn.execute(sql, params)
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite error: {exc}") from exc
+            raise _typed(exc, "a statement failed") from exc
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        # Fetched inside the try: SQLite steps rows lazily, and a later step can fail too.
+        if not self.open:
+            raise StoreError("this unit of work was used after its transaction ended")
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _typed(exc, "a query failed") from exc
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
 
     # -- accounts ---------------------------------------------------------------------------
 
     def get_account(self, account_id: str) -> Account | None:
-        row = self._run("SELECT data FROM accounts WHERE account_id = ?", (account_id,)).fetchone()
+        row = self._one("SELECT data FROM accounts WHERE account_id = ?", (account_id,))
         return None if row is None else self._decoded.decode(account_id, row[0])
 
     def add_account(self, account: Account) -> None:
@@ -237,7 +270,7 @@ class SqliteUnit:
 
     def due_accounts(self, until: datetime, *, limit: int) -> list[str]:
         # A range read of the due index in its own order: no scan, no sort (R-TIME).
-        rows = self._run(
+        rows = self._all(
             "SELECT account_id FROM accounts INDEXED BY accounts_by_due"
             " WHERE due_at_us <= ? ORDER BY due_at_us, account_id LIMIT ?",
             (to_us(until), limit),
@@ -281,7 +314,7 @@ class SqliteUnit:
                 "or the account does not exist)"
             ) from exc
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite error: {exc}") from exc
+            raise _typed(exc, "ledger entries not appended") from exc
 
     def ledger_page(
         self,
@@ -310,12 +343,12 @@ class SqliteUnit:
         }[(balance is not None, kind is not None)]
         self._time_range(where, params, "at_us", since, until, cursor)
         params.append(limit + 1)
-        rows = self._run(
+        rows = self._all(
             # INDEXED BY: the page must be a range read of the index, never a scan and sort.
             f"SELECT data FROM ledger INDEXED BY {index} WHERE {' AND '.join(where)}"
             " ORDER BY at_us DESC, seq DESC LIMIT ?",
             params,
-        ).fetchall()
+        )
         items = tuple(from_dict(LedgerEntry, json.loads(row[0])) for row in rows[:limit])
         next_cursor = None
         if len(rows) > limit and items:
@@ -352,17 +385,17 @@ class SqliteUnit:
 
     def next_invoice_number(self) -> int:
         self._run("UPDATE sequences SET value = value + 1 WHERE name = 'invoice'")
-        row = self._run("SELECT value FROM sequences WHERE name = 'invoice'").fetchone()
+        row = self._one("SELECT value FROM sequences WHERE name = 'invoice'")
         if row is None:  # pragma: no cover - the row is created with the schema
             raise StoreError("the invoice sequence is missing from the database")
         return int(row[0])
 
     def get_invoice(self, code: str) -> Invoice | None:
-        row = self._run("SELECT data FROM invoices WHERE code = ?", (code,)).fetchone()
+        row = self._one("SELECT data FROM invoices WHERE code = ?", (code,))
         return None if row is None else from_dict(Invoice, json.loads(row[0]))
 
     def add_invoice(self, invoice: Invoice) -> None:
-        if self._run("SELECT 1 FROM invoices WHERE code = ?", (invoice.code,)).fetchone():
+        if self._one("SELECT 1 FROM invoices WHERE code = ?", (invoice.code,)):
             raise StoreError(
                 f"invoice code {invoice.code!r} is already used", invoice_code=invoice.code
             )
@@ -425,11 +458,11 @@ class SqliteUnit:
             params.append(str(status))
         self._time_range(where, params, "requested_at_us", since, until, cursor)
         params.append(limit + 1)
-        rows = self._run(
+        rows = self._all(
             f"SELECT data, seq FROM invoices INDEXED BY invoices_by_account"
             f" WHERE {' AND '.join(where)} ORDER BY requested_at_us DESC, seq DESC LIMIT ?",
             params,
-        ).fetchall()
+        )
         page = [(from_dict(Invoice, json.loads(data)), seq) for data, seq in rows[:limit]]
         next_cursor = None
         if len(rows) > limit and page:
@@ -440,11 +473,11 @@ class SqliteUnit:
     # -- idempotency --------------------------------------------------------------------------
 
     def get_record(self, account_id: str, scope: str, key: str) -> IdempotencyRecord | None:
-        row = self._run(
+        row = self._one(
             "SELECT fingerprint, result FROM idempotency"
             " WHERE account_id = ? AND scope = ? AND key = ?",
             (account_id, scope, key),
-        ).fetchone()
+        )
         if row is None:
             return None
         return IdempotencyRecord(account_id, scope, key, row[0], json.loads(row[1]))
@@ -462,6 +495,18 @@ class SqliteUnit:
                 json.dumps(record.result, separators=(",", ":"), ensure_ascii=False),
             ),
         )
+
+
+class SqliteSnapshot(SqliteUnit):
+    """A read transaction's view (a :class:`subkit.ports.ReadUnit`); every write raises
+    :class:`~subkit.errors.StoreError`, before reaching SQLite (whose connection is also
+    ``query_only``)."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise StoreError("a snapshot is read-only; write through store.transaction()")
+
+    add_account = update_account = append_entries = _refuse
+    next_invoice_number = add_invoice = update_invoice = put_record = _refuse
 
 
 # -- the store --------------------------------------------------------------------------------
@@ -490,7 +535,9 @@ class SqliteStore:
 
     Each thread gets its own connection (and a forked child process its own, never its
     parent's). Units of work do not nest: opening one in a thread that has one open raises
-    :class:`~subkit.errors.StoreError`.
+    :class:`~subkit.errors.StoreError`. Snapshots use a second, read-only connection of the
+    thread, so a snapshot may be opened while the thread holds a unit of work (it sees what
+    was committed, not the unit's uncommitted writes); snapshots do not nest either.
     """
 
     def __init__(
@@ -572,7 +619,7 @@ class SqliteStore:
                 f"({known}); upgrade subkit to open it"
             )
 
-    def _connect(self, *, create: bool = False) -> sqlite3.Connection:
+    def _connect(self, *, create: bool = False, reader: bool = False) -> sqlite3.Connection:
         uri = f"{self.path.as_uri()}?mode={'rwc' if create else 'rw'}"
         try:
             conn = sqlite3.connect(
@@ -592,6 +639,10 @@ class SqliteStore:
             # commits on power loss, and a billing ledger must not).
             conn.execute("PRAGMA synchronous = FULL")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if reader:
+                # A second guard behind SqliteSnapshot's own refusals: SQLite itself refuses
+                # any write on this connection.
+                conn.execute("PRAGMA query_only = ON")
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"cannot set up {self.path}: {exc}") from exc
@@ -602,13 +653,21 @@ class SqliteStore:
         conn.pid = os.getpid()
         with self._lock:
             self._connections.add(conn)
-        self._local.conn = conn
-        self._local.pid = os.getpid()
+        if reader:
+            self._local.reader = conn
+            self._local.reader_pid = os.getpid()
+        else:
+            self._local.conn = conn
+            self._local.pid = os.getpid()
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Bring the schema to the newest version, in one transaction (forward only)."""
         migrations = list(MIGRATIONS)
+        if self._schema_is_current(conn, len(migrations)):
+            # Opening an up-to-date file takes no write lock, so a process can open the store
+            # (and read) while another one holds the lock for a long billing run (R-CON-2).
+            return
         self._begin(conn)
         try:
             tables = {
@@ -631,11 +690,34 @@ class SqliteStore:
                 conn.execute("DELETE FROM schema_version")
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(migrations),))
         except BaseException as exc:
-            conn.rollback()
+            self._rollback(conn)
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"cannot migrate {self.path}: {exc}") from exc
             raise
-        self._commit(conn)
+        self._commit(conn, busy=StoreError)
+
+    def _schema_is_current(self, conn: sqlite3.Connection, newest: int) -> bool:
+        """Whether the file already has the newest schema: one read, no write lock."""
+        try:
+            conn.execute("BEGIN")
+            try:
+                tables = {
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table'"
+                        " AND name = 'schema_version'"
+                    )
+                }
+                if not tables:
+                    return False
+                version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+            finally:
+                self._rollback(conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the schema of {self.path}: {exc}") from exc
+        if isinstance(version, int):
+            self._check_version(version)
+        return bool(version == newest)
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -653,6 +735,15 @@ class SqliteStore:
         # A connection inherited through fork() must never be used (nor closed) by the child.
         return self._connect()
 
+    def _reader(self) -> sqlite3.Connection:
+        """The calling thread's read-only connection, for snapshots."""
+        if self._closed:
+            raise StoreError(f"the store on {self.path} is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if conn is not None and self._local.reader_pid == os.getpid():
+            return conn
+        return self._connect(reader=True)
+
     def _begin(self, conn: sqlite3.Connection) -> None:
         for attempt in range(self._retries + 1):
             try:
@@ -668,13 +759,35 @@ class SqliteStore:
                     ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _commit(self, conn: sqlite3.Connection) -> None:
+    def _commit(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        busy: type[StoreError | ConcurrencyConflict] = ConcurrencyConflict,
+    ) -> None:
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._rollback(conn)
+            kind = busy if _is_busy(exc) else StoreError
+            raise kind(f"commit to {self.path} failed: {exc}") from exc
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        """End ``conn``'s transaction, if any, without ever raising a raw error.
+
+        Called while another error is on its way out: that one must reach the caller. A
+        connection that cannot even roll back is closed and forgotten (SQLite rolls back what
+        it held), so that the thread's next unit opens a fresh one.
+        """
+        try:
             if conn.in_transaction:
-                conn.rollback()
-            raise StoreError(f"commit to {self.path} failed: {exc}") from exc
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            for role in ("conn", "reader"):
+                if getattr(self._local, role, None) is conn:
+                    setattr(self._local, role, None)
+            with contextlib.suppress(sqlite3.Error):  # closing is best effort here
+                conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteUnit]:
@@ -690,10 +803,40 @@ class SqliteStore:
             yield unit
         except BaseException:
             unit.open = False
-            conn.rollback()
+            self._rollback(conn)
             raise
         unit.open = False
         self._commit(conn)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SqliteSnapshot]:
+        """Open a read-only view of the database as committed now (``Store.snapshot``).
+
+        A deferred ``BEGIN`` on the thread's read-only connection, made to take its snapshot
+        at once by a first read: in write-ahead-log mode a reader never waits for the write
+        lock, so a writer (a unit of work, a billing run in another process) never delays
+        it, and what others commit while it is open stays invisible to it. Leaving the block
+        ends the read transaction.
+        """
+        conn = self._reader()
+        if conn.in_transaction:
+            raise StoreError(
+                "a snapshot is already open in this thread; SqliteStore snapshots do not nest"
+            )
+        try:
+            conn.execute("BEGIN")
+            # The snapshot starts at the first read, not at BEGIN: read now, so that it shows
+            # what was committed when snapshot() was called.
+            conn.execute("SELECT value FROM sequences WHERE name = 'invoice'").fetchall()
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            raise StoreError(f"cannot open a snapshot of {self.path}: {exc}") from exc
+        unit = SqliteSnapshot(conn, self._decoded)
+        try:
+            yield unit
+        finally:
+            unit.open = False
+            self._rollback(conn)
 
     def close(self) -> None:
         """Close every connection this process opened; the store cannot be used afterwards."""
@@ -704,6 +847,8 @@ class SqliteStore:
             self._connections = weakref.WeakSet()
         if getattr(self._local, "pid", None) == pid:
             self._local.conn = None
+        if getattr(self._local, "reader_pid", None) == pid:
+            self._local.reader = None
         for conn in connections:
             if conn.pid == pid:
                 conn.close()
@@ -723,4 +868,12 @@ class SqliteStore:
         return f"SqliteStore({str(self.path)!r})"
 
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "Migration", "SqliteStore", "SqliteUnit", "to_us"]
+__all__ = [
+    "APPLICATION_ID",
+    "MIGRATIONS",
+    "Migration",
+    "SqliteSnapshot",
+    "SqliteStore",
+    "SqliteUnit",
+    "to_us",
+]
