@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from subkit.contract import event as contract_event
 from subkit.contract import make_account, make_entry
 from subkit.errors import StoreError
 from subkit.idempotency import IdempotencyRecord
@@ -385,16 +386,17 @@ def test_a_version_1_database_is_migrated_forward_on_open(
         conn.execute("ALTER TABLE accounts ADD COLUMN note TEXT")  # fails if run twice
 
     monkeypatch.setattr(sqlite_module, "MIGRATIONS", [*sqlite_module.MIGRATIONS, add_note])
-    for _ in range(2):  # the second open finds version 2 and runs nothing
+    newest = len(sqlite_module.MIGRATIONS)
+    for _ in range(2):  # the second open finds the newest version and runs nothing
         with SqliteStore(path) as store:
             conn = store.connection()
-            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(newest,)]
             columns = [row[1] for row in conn.execute("PRAGMA table_info(accounts)")]
             assert "note" in columns
             with store.transaction() as unit:
                 assert unit.get_account("acme") == make_account("acme")
     monkeypatch.undo()
-    with pytest.raises(StoreError, match="schema version 2, newer"):
+    with pytest.raises(StoreError, match=f"schema version {newest}, newer"):
         SqliteStore(path)
 
 
@@ -403,6 +405,7 @@ def test_a_failing_migration_changes_nothing(
 ) -> None:
     path = tmp_path / "old.db"
     SqliteStore(path).close()
+    current = len(sqlite_module.MIGRATIONS)
 
     def broken(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE half_done (x)")
@@ -414,7 +417,7 @@ def test_a_failing_migration_changes_nothing(
     monkeypatch.undo()
     with SqliteStore(path) as store:
         conn = store.connection()
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(current,)]
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         assert "half_done" not in tables
 
@@ -506,3 +509,67 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
         with store.transaction() as unit:
             assert unit.get_record("acme", "test", "from-child") == make_record("from-child")
             unit.put_record(make_record("after-fork"))
+
+
+# -- the events outbox ---------------------------------------------------------------------------
+
+
+def test_a_database_made_before_the_outbox_gets_it_on_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "v1.db"
+    monkeypatch.setattr(sqlite_module, "MIGRATIONS", sqlite_module.MIGRATIONS[:1])
+    with SqliteStore(path) as store, store.transaction() as unit:
+        unit.add_account(make_account("acme"))
+    monkeypatch.undo()
+    with SqliteStore(path) as store:
+        with store.transaction() as unit:
+            assert unit.get_account("acme") == make_account("acme")
+            unit.add_events([contract_event("acme", 1)])
+        with store.transaction() as unit:
+            [stored] = unit.event_page("acme", cursor=None, limit=10).items
+        assert stored.id == "1" and stored.facts["invoice_code"] == "INV-1"
+
+
+def _plans(store: SqliteStore, work: Callable[[Any], object]) -> list[str]:
+    """The query plan of every statement on the events table that ``work(unit)`` runs."""
+    conn = store.connection()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    with store.transaction() as unit:
+        work(unit)
+    conn.set_trace_callback(None)
+    return [
+        " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        for sql in statements
+        if "events" in sql and sql.lstrip().upper().startswith(("SELECT", "DELETE"))
+    ]
+
+
+def test_every_outbox_read_is_an_index_range(tmp_path: Path) -> None:
+    """Claims, the feed and pruning each read a range of one index: no scan of the events
+    table, no sort (R-EVT, R-CON)."""
+    with SqliteStore(tmp_path / "events.db") as store:
+        with store.transaction() as unit:
+            unit.add_events([contract_event(f"acct-{n % 5}", n) for n in range(50)])
+        now = T0 + timedelta(days=400)
+        plans = _plans(
+            store,
+            lambda unit: (
+                unit.claim_events(
+                    owner="x", now=now, lease_until=now + timedelta(minutes=1), limit=10
+                ),
+                unit.event_page("acct-1", cursor="3", limit=5),
+                unit.prune_events(now, limit=10),
+            ),
+        )
+        assert len(plans) == 3, plans
+        claim, page, prune = plans
+        # The partial index of pending events, in its order, stopping at the limit.
+        assert claim.startswith("SCAN e USING INDEX events_pending |")
+        assert "USING INDEX events_pending_by_account (account_id=? AND id<?)" in claim
+        assert "SEARCH events USING INDEX events_by_account (account_id=? AND id>?)" in page
+        assert "USING INDEX events_delivered_by_time (at_us<?)" in prune
+        for plan in plans:
+            assert "TEMP B-TREE" not in plan, plan
+            assert "SCAN events" not in plan and "SCAN e |" not in plan + " |", plan

@@ -6,7 +6,7 @@ from subkit import errors
 from subkit.cycles import Interval, Period
 from subkit.errors import *  # noqa: F403 - SPEC section 10: errors re-exported at the top
 from subkit.errors import __all__ as _error_names
-from subkit.events import DomainEvent
+from subkit.events import DomainEvent, EventName
 from subkit.invoice import (
     BillingProfile,
     Effect,
@@ -66,6 +66,7 @@ __all__ = [  # the error names are added from subkit.errors below
     "Entitlement",
     "Entitlements",
     "EntryKind",
+    "EventName",
     "HeldAddOn",
     "Interval",
     "Invoice",

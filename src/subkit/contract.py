@@ -30,6 +30,7 @@ from subkit import account as accounts
 from subkit.account import Account
 from subkit.cycles import Interval, Period
 from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
+from subkit.events import DomainEvent, InvoiceCreated, make_event
 from subkit.fakes import FakeGateway, FixedClock, RecordingSink
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import (
@@ -60,6 +61,16 @@ def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
 
 def idr(amount: int) -> Money:
     return Money(amount, "IDR")
+
+
+def event(account_id: str, n: int) -> DomainEvent:
+    """An event not stored yet; ``n`` tells it apart (its invoice code is ``INV-n``)."""
+    facts = InvoiceCreated(f"INV-{n}", InvoiceType.TOP_UP, idr(n))
+    return make_event(account_id, at(2, n % 24), facts)
+
+
+def feed(unit: UnitOfWork, account_id: str) -> list[DomainEvent]:
+    return list(unit.event_page(account_id, cursor=None, limit=500).items)
 
 
 def make_account(account_id: str, *, due: datetime | None = None) -> Account:
@@ -753,6 +764,194 @@ class StoreContract:
         assert errors == []
         assert finished, "the snapshot waited for the unit of work to end"
         assert seen == [(make_account("acme"), None)]
+    # -- events (the outbox, R-EVT) ----------------------------------------------------------------
+
+    def add(self, store: Store, *events: DomainEvent) -> list[DomainEvent]:
+        """Store ``events`` in one unit; return them as stored (with their ids), in order."""
+        accounts_ = {e.account_id for e in events}
+        with store.transaction() as unit:
+            before = {a: len(feed(unit, a)) for a in accounts_}
+            unit.add_events(events)
+        with store.transaction() as unit:
+            added = {a: iter(feed(unit, a)[before[a] :]) for a in accounts_}
+        stored = [next(added[e.account_id]) for e in events]
+        assert [attrs.evolve(e, id="") for e in stored] == list(events)
+        return stored
+
+    def claim(
+        self, store: Store, owner: str, now: datetime, *, limit: int = 100, lease: int = 60
+    ) -> list[DomainEvent]:
+        with store.transaction() as unit:
+            return unit.claim_events(
+                owner=owner, now=now, lease_until=now + timedelta(seconds=lease), limit=limit
+            )
+
+    def deliver(self, store: Store, events: list[DomainEvent], when: datetime) -> None:
+        with store.transaction() as unit:
+            unit.mark_delivered([e.id for e in events], at=when)
+
+    def test_events_commit_with_their_unit_and_roll_back_with_it(self, store: Store) -> None:
+        """R-EVT-1: a change never commits without its events, nor an event without its
+        change; what comes back equals what went in, with a store-unique id."""
+        self.seed(store, "acme")
+        with pytest.raises(Boom), store.transaction() as unit:
+            unit.update_account(attrs.evolve(make_account("acme"), version=1))
+            unit.add_events([event("acme", 1), event("acme", 2)])
+            raise Boom
+        with store.transaction() as unit:
+            assert feed(unit, "acme") == []
+            assert unit.claim_events(owner="x", now=at(5), lease_until=at(6), limit=10) == []
+        with store.transaction() as unit:
+            unit.update_account(attrs.evolve(make_account("acme"), version=1))
+            unit.add_events([event("acme", 3), event("acme", 4)])
+            assert [e.facts for e in feed(unit, "acme")] == [event("acme", n).facts for n in (3, 4)]
+        with store.transaction() as unit:
+            assert unit.get_account("acme") == attrs.evolve(make_account("acme"), version=1)
+            stored = feed(unit, "acme")
+        assert [attrs.evolve(e, id="") for e in stored] == [event("acme", 3), event("acme", 4)]
+        ids = [e.id for e in stored]
+        assert all(isinstance(i, str) and i for i in ids) and len(set(ids)) == 2
+
+    def test_event_ids_are_never_given_twice_not_even_after_pruning(self, store: Store) -> None:
+        first = self.add(store, *(event("acme", n) for n in range(3)))
+        self.deliver(store, self.claim(store, "x", at(10)), at(10))
+        with store.transaction() as unit:
+            assert unit.prune_events(at(31), limit=100) == 3
+            assert feed(unit, "acme") == []
+        later = self.add(store, event("acme", 9))
+        assert len(later) == 1 and later[0].id not in {e.id for e in first}
+
+    def test_the_feed_is_oldest_first_per_account_and_paged(self, store: Store) -> None:
+        for n in range(7):
+            self.add(store, event("acme" if n % 3 else "beta", n))
+        self.deliver(store, self.claim(store, "x", at(10), limit=2), at(10))
+        with store.transaction() as unit:
+            acme = all_pages(
+                lambda limit, cursor: unit.event_page("acme", cursor=cursor, limit=limit), 2
+            )
+            beta = all_pages(
+                lambda limit, cursor: unit.event_page("beta", cursor=cursor, limit=limit), 1
+            )
+            whole = unit.event_page("acme", cursor=None, limit=50)
+        assert [e.facts["invoice_code"] for e in acme] == [f"INV-{n}" for n in (1, 2, 4, 5)]
+        assert [e.facts["invoice_code"] for e in beta] == [f"INV-{n}" for n in (0, 3, 6)]
+        assert whole.items == tuple(acme) and whole.next_cursor is None
+
+    def test_pending_events_are_claimed_oldest_first_one_page_at_a_time(self, store: Store) -> None:
+        """A claim leases a page of pending events; leased ones are not handed to another
+        claimer until delivered, released or the lease ends."""
+        stored = self.add(store, *(event(f"acct-{n}", n) for n in range(5)))
+        ids = [e.id for e in stored]
+        first = self.claim(store, "x", at(10), limit=2)
+        assert [e.id for e in first] == ids[:2]
+        assert first == stored[:2]
+        second = self.claim(store, "y", at(10), limit=2)
+        assert [e.id for e in second] == ids[2:4]
+        assert [e.id for e in self.claim(store, "z", at(10), limit=5)] == ids[4:]
+        assert self.claim(store, "w", at(10), limit=5) == []
+        # The leases (60 s) end: every event not delivered is handed over again, in order.
+        self.deliver(store, second, at(10))
+        later = at(10) + timedelta(seconds=60)
+        assert [e.id for e in self.claim(store, "w", later, limit=5)] == [*ids[:2], ids[4]]
+
+    def test_delivered_events_are_never_handed_out_again_released_ones_are(
+        self, store: Store
+    ) -> None:
+        stored = self.add(store, *(event("acme", n) for n in range(3)))
+        ids = [e.id for e in stored]
+        claimed = self.claim(store, "x", at(10), limit=2)
+        self.deliver(store, claimed, at(10))
+        self.deliver(store, claimed, at(11))  # twice changes nothing
+        [third] = self.claim(store, "y", at(10))
+        assert third.id == ids[2]
+        with store.transaction() as unit:
+            unit.release_events([third.id], owner="y")  # the sink failed
+        assert [e.id for e in self.claim(store, "z", at(10))] == [ids[2]]
+        assert self.claim(store, "w", at(10) + timedelta(seconds=59)) == []  # leased to z
+        assert [e.id for e in self.claim(store, "w", at(10, 1))] == [ids[2]]
+
+    def test_a_rolled_back_claim_leases_nothing(self, store: Store) -> None:
+        [first] = self.add(store, event("acme", 1))
+        [held] = self.claim(store, "x", at(10), lease=60)
+        with pytest.raises(Boom), store.transaction() as unit:
+            later = at(10) + timedelta(seconds=61)  # x's lease ended: y takes it, then fails
+            claimed = unit.claim_events(owner="y", now=later, lease_until=at(20), limit=5)
+            assert claimed == [first]
+            raise Boom
+        # The lease is x's again, as before the rolled-back claim, and ends as it did.
+        assert self.claim(store, "z", at(10) + timedelta(seconds=30)) == []
+        assert self.claim(store, "z", at(10) + timedelta(seconds=61)) == [held]
+
+    def test_a_release_by_an_owner_whose_lease_ended_leaves_the_new_lease(
+        self, store: Store
+    ) -> None:
+        self.add(store, event("acme", 1))
+        [mine] = self.claim(store, "x", at(10), lease=60)
+        [again] = self.claim(store, "y", at(10) + timedelta(seconds=61), lease=60)
+        assert again.id == mine.id
+        with store.transaction() as unit:
+            unit.release_events([mine.id], owner="x")
+        assert self.claim(store, "z", at(10) + timedelta(seconds=62)) == []
+
+    def test_an_accounts_later_events_wait_while_an_older_one_is_leased(self, store: Store) -> None:
+        """In order per account, even with several deliverers: while one of them holds an
+        account's older event, no other is handed that account's later events."""
+        a1, b1, a2, b2 = self.add(store, event("a", 1), event("b", 2), event("a", 3), event("b", 4))
+        assert self.claim(store, "x", at(10), limit=1) == [a1]
+        assert self.claim(store, "y", at(10)) == [b1, b2]
+        with store.transaction() as unit:
+            unit.release_events([b1.id, b2.id], owner="y")
+        assert self.claim(store, "z", at(10)) == [b1, b2]
+        self.deliver(store, [a1], at(10))
+        assert self.claim(store, "y", at(10) + timedelta(seconds=30)) == [a2]
+
+    def test_concurrent_claimers_never_get_the_same_event(self, store: Store) -> None:
+        """Four threads claim and deliver pages until none is left: every event is handed
+        over exactly once."""
+        total = 120
+        for start in range(0, total, 20):
+            self.add(store, *(event(f"acct-{n % 7}", n) for n in range(start, start + 20)))
+        got: list[str] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def work(owner: str) -> None:
+            try:
+                while True:
+                    try:
+                        page = self.claim(store, owner, at(10), limit=7, lease=3600)
+                        if not page:
+                            return
+                        with lock:
+                            got.extend(e.id for e in page)
+                        self.deliver(store, page, at(10))
+                    except ConcurrencyConflict:
+                        continue
+            except BaseException as exc:  # reported to the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(f"owner-{n}",)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(got) == total and len(set(got)) == total
+
+    def test_pruning_deletes_delivered_events_before_a_time_only(self, store: Store) -> None:
+        old = [attrs.evolve(event("acme", n), at=at(2)) for n in range(4)]
+        new = attrs.evolve(event("acme", 9), at=at(20))
+        stored = self.add(store, *old, new)
+        delivered = [e for e in stored if e.facts["invoice_code"] in ("INV-0", "INV-1", "INV-2")]
+        self.deliver(store, [*delivered, stored[-1]], at(21))
+        with store.transaction() as unit:
+            assert unit.prune_events(at(10), limit=2) == 2
+        with store.transaction() as unit:
+            assert unit.prune_events(at(10), limit=100) == 1
+            assert unit.prune_events(at(10), limit=100) == 0
+        with store.transaction() as unit:
+            left = [e.facts["invoice_code"] for e in feed(unit, "acme")]
+        assert left == ["INV-3", "INV-9"]  # INV-3 is pending, INV-9 is newer
 
     # -- the facade on this store ----------------------------------------------------------------
 

@@ -111,10 +111,14 @@ class ReconcilingGateway(PaymentGateway, Protocol):
 @runtime_checkable
 class EventSink(Protocol):
     def publish(self, events: Sequence[DomainEvent]) -> None:
-        """Receive the domain events of one facade call, after its transaction committed.
+        """Receive stored domain events, oldest first, after the changes they report committed.
 
-        Delivery is at most once from subkit's side: a sink that must not lose events should
-        write them to a durable outbox of its own before returning.
+        Delivery is **at least once, in order per account** (R-EVT-2): an event is delivered
+        when ``publish`` returns; if it raises, the events are handed over again later (by the
+        next facade call, ``advance`` or ``deliver_events``), and a process that dies between
+        a commit and ``publish`` leaves its events pending for the next one. So the same event
+        may arrive more than once: dedupe on ``event.id``. A sink error never fails the facade
+        call whose change committed; it is logged on the ``subkit`` logger.
         """
         ...
 
@@ -230,6 +234,51 @@ class UnitOfWork(ReadUnit, Protocol):
     # -- idempotency --------------------------------------------------------------------------
     def put_record(self, record: IdempotencyRecord) -> None:
         """Insert or replace the record for ``(account_id, scope, key)``."""
+        ...
+
+    # -- events (the outbox, R-EVT) -------------------------------------------------------------
+    # An event is *pending* from the commit of the unit that added it until a unit that marks
+    # it delivered commits. "Order" is the store's order of events: the order of their ids
+    # (ids increase in the order events were added; on a store whose writers are serialised
+    # that is commit order; per account it is commit order because every unit that adds an
+    # account's events also writes that account).
+
+    def add_events(self, events: Sequence[DomainEvent]) -> None:
+        """Store ``events`` (pending) with the rest of this unit: they commit with it or not at
+        all. The store gives each an ``id``: a string unique in the store, from a sequence that
+        grows in the order of insertion and is never reused, not even after pruning."""
+        ...
+
+    def claim_events(
+        self, *, owner: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[DomainEvent]:
+        """Lease at most ``limit`` pending events to ``owner`` until ``lease_until`` and return
+        them, oldest first. A pending event can be claimed when it has no lease or its lease
+        ended (``lease_until <= now``). An event is skipped while an older pending event of its
+        account is leased to someone else, so that a host receives each account's events in
+        order even from several deliverers. Two units claiming at the same time never get the
+        same event (SQLite: the write lock serialises claims; PostgreSQL: ``FOR UPDATE SKIP
+        LOCKED``). Reads one page of an index on pending events, never every event."""
+        ...
+
+    def mark_delivered(self, ids: Sequence[str], *, at: datetime) -> None:
+        """The sink accepted these events at ``at``: they are never claimed again. Unknown or
+        already delivered ids are ignored."""
+        ...
+
+    def release_events(self, ids: Sequence[str], *, owner: str) -> None:
+        """Delivery of these events to ``owner``'s sink failed: end their lease so the next
+        claim hands them over again. Leases now held by another owner are left alone."""
+        ...
+
+    def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
+        """The account's events, delivered or not, oldest first; ``cursor`` from a previous
+        page. Reads one page of an index on ``(account_id, id)``."""
+        ...
+
+    def prune_events(self, before: datetime, *, limit: int) -> int:
+        """Delete at most ``limit`` delivered events whose ``at`` is before ``before``, oldest
+        first, and return how many. Pending events are never deleted."""
         ...
 
 

@@ -14,6 +14,7 @@ pytest) and is reachable here too, imported only when asked for, so importing
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ import attrs
 
 from subkit.account import Account
 from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
+from subkit.events import DomainEvent
 from subkit.fakes import FakeGateway, FixedClock, RecordingSink, StaticUsage
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
@@ -39,6 +41,13 @@ class _State:
     ledger: dict[str, list[LedgerEntry]] = attrs.field(factory=dict)
     records: dict[tuple[str, str, str], IdempotencyRecord] = attrs.field(factory=dict)
     sequence: int = 0
+    # The outbox: every stored event by its integer id (dicts keep insertion order, which is
+    # id order), and the delivery state of the pending ones.
+    events: dict[int, DomainEvent] = attrs.field(factory=dict)
+    delivered: dict[int, datetime] = attrs.field(factory=dict)
+    leases: dict[int, tuple[str, datetime]] = attrs.field(factory=dict)
+    event_ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
 
 
 class _MemoryUnit:
@@ -54,6 +63,11 @@ class _MemoryUnit:
         self.records: dict[tuple[str, str, str], IdempotencyRecord] = {}
         self.sequence_base = state.sequence
         self.sequence_used = 0
+        self.events: dict[int, DomainEvent] = {}
+        self.claimed: dict[int, tuple[str, datetime] | None] = {}  # undo of this unit's claims
+        self.delivered: dict[int, datetime] = {}
+        self.released: dict[int, str] = {}
+        self.pruned: list[int] = []
 
     # accounts
     def get_account(self, account_id: str) -> Account | None:
@@ -194,6 +208,83 @@ class _MemoryUnit:
     def put_record(self, record: IdempotencyRecord) -> None:
         self.records[(record.account_id, record.scope, record.key)] = record
 
+    # events
+    def add_events(self, events: Sequence[DomainEvent]) -> None:
+        # Ids come from the store-wide counter at insert (as a database sequence would);
+        # one a rolled-back unit took is never given again.
+        with self._state.lock:
+            for event in events:
+                number = next(self._state.event_ids)
+                self.events[number] = attrs.evolve(event, id=str(number))
+
+    def claim_events(
+        self, *, owner: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[DomainEvent]:
+        # Claims take effect at once under the store's lock (a database would hold the rows
+        # locked until commit); a rolled-back unit gives its claims back.
+        state = self._state
+        claimed: list[DomainEvent] = []
+        blocked: set[str] = set()
+        with state.lock:
+            for number, event in state.events.items():
+                if len(claimed) >= limit:
+                    break
+                if number in state.delivered or event.account_id in blocked:
+                    continue
+                lease = state.leases.get(number)
+                if lease is not None and lease[1] > now and lease[0] != owner:
+                    blocked.add(event.account_id)  # an older event of it is being delivered
+                    continue
+                self.claimed.setdefault(number, lease)
+                state.leases[number] = (owner, lease_until)
+                claimed.append(event)
+        return claimed
+
+    def undo_claims(self) -> None:
+        with self._state.lock:
+            for number, before in self.claimed.items():
+                if before is None:
+                    self._state.leases.pop(number, None)
+                else:
+                    self._state.leases[number] = before
+
+    def mark_delivered(self, ids: Sequence[str], *, at: datetime) -> None:
+        for text in ids:
+            self.delivered.setdefault(int(text), at)
+
+    def release_events(self, ids: Sequence[str], *, owner: str) -> None:
+        for text in ids:
+            self.released[int(text)] = owner
+
+    def _merged_events(self) -> dict[int, DomainEvent]:
+        merged = {**self._state.events, **self.events}
+        for number in self.pruned:
+            merged.pop(number, None)
+        return merged
+
+    def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
+        # A fake: it scans, where a real store reads an index on (account_id, id).
+        after = int(cursor) if cursor else 0
+        items = [
+            event
+            for number, event in sorted(self._merged_events().items())
+            if number > after and event.account_id == account_id
+        ]
+        page = items[:limit]
+        more = len(items) > limit
+        return Page(tuple(page), page[-1].id if more and page else None)
+
+    def prune_events(self, before: datetime, *, limit: int) -> int:
+        state = self._state
+        with state.lock:
+            doomed = [
+                number
+                for number, event in state.events.items()
+                if number in state.delivered and event.at < before and number not in self.pruned
+            ][:limit]
+        self.pruned.extend(doomed)
+        return len(doomed)
+
 
 class _SnapshotUnit(_MemoryUnit):
     """A unit over a frozen copy of the committed state whose writes all raise StoreError."""
@@ -215,8 +306,12 @@ class InMemoryStore:
     @contextmanager
     def transaction(self) -> Iterator[_MemoryUnit]:
         unit = _MemoryUnit(self._state)
-        yield unit
-        self._commit(unit)
+        try:
+            yield unit
+            self._commit(unit)
+        except BaseException:
+            unit.undo_claims()
+            raise
 
     def _commit(self, unit: _MemoryUnit) -> None:
         state = self._state
@@ -246,6 +341,23 @@ class InMemoryStore:
                 state.ledger[account_id] = state.ledger.get(account_id, []) + entries
             state.records.update(unit.records)
             state.sequence += unit.sequence_used
+            self._commit_events(unit)
+
+    def _commit_events(self, unit: _MemoryUnit) -> None:
+        state = self._state
+        with state.lock:
+            state.events.update(unit.events)
+            for number, at in unit.delivered.items():
+                if number in state.events:
+                    state.delivered.setdefault(number, at)
+                    state.leases.pop(number, None)
+            for number, owner in unit.released.items():
+                lease = state.leases.get(number)
+                if lease is not None and lease[0] == owner:
+                    del state.leases[number]
+            for number in unit.pruned:
+                if number in state.delivered:
+                    del state.events[number], state.delivered[number]
 
     @contextmanager
     def snapshot(self) -> Iterator[_SnapshotUnit]:

@@ -36,9 +36,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, NoReturn
 
+import attrs
+
 from subkit.account import Account
 from subkit.cycles import ensure_aware
 from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
+from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
 from subkit.paging import Page
@@ -130,9 +133,38 @@ def _initial_schema(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_SCHEMA_EVENTS: Final = (
+    # AUTOINCREMENT: an id is never given twice, not even after the newest events are pruned
+    # (a plain rowid would reuse them, and hosts dedupe on ids).
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        at_us INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        delivered_us INTEGER,
+        lease_owner TEXT,
+        lease_until_us INTEGER
+    )""",
+    # The feed: one account's events in id order.
+    "CREATE INDEX events_by_account ON events (account_id, id)",
+    # Partial indexes hold only the pending events, so a claim reads the oldest pending ones
+    # (and checks an account's older pending ones) without passing over delivered history.
+    "CREATE INDEX events_pending ON events (id) WHERE delivered_us IS NULL",
+    "CREATE INDEX events_pending_by_account ON events (account_id, id) WHERE delivered_us IS NULL",
+    # Pruning: delivered events, oldest first.
+    "CREATE INDEX events_delivered_by_time ON events (at_us, id) WHERE delivered_us IS NOT NULL",
+)
+
+
+def _events_outbox(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA_EVENTS:
+        conn.execute(statement)
+
+
 #: Forward migrations: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
 #: Each runs inside the opening transaction; append, never edit or reorder.
-MIGRATIONS: list[Migration] = [_initial_schema]
+MIGRATIONS: list[Migration] = [_initial_schema, _events_outbox]
 
 
 # -- the unit of work -------------------------------------------------------------------------
@@ -224,6 +256,14 @@ class SqliteUnit:
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self._all(sql, params)
         return rows[0] if rows else None
+
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not self.open:
+            raise StoreError("this unit of work was used after its transaction ended")
+        try:
+            self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite error: {exc}") from exc
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -495,6 +535,76 @@ class SqliteUnit:
                 json.dumps(record.result, separators=(",", ":"), ensure_ascii=False),
             ),
         )
+
+    # -- events (the outbox) ------------------------------------------------------------------
+
+    def add_events(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            self._run(
+                "INSERT INTO events (account_id, name, at_us, data) VALUES (?, ?, ?, ?)",
+                (event.account_id, str(event.name), to_us(event.at), _json(event)),
+            )
+
+    @staticmethod
+    def _event(number: int, data: str) -> DomainEvent:
+        return attrs.evolve(from_dict(DomainEvent, json.loads(data)), id=str(number))
+
+    def claim_events(
+        self, *, owner: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[DomainEvent]:
+        # The unit holds the write lock (BEGIN IMMEDIATE), so no other claim runs between
+        # this read and the update below.
+        now_us = to_us(now)
+        rows = self._run(
+            "SELECT e.id, e.data FROM events AS e INDEXED BY events_pending"
+            " WHERE e.delivered_us IS NULL"
+            " AND (e.lease_until_us IS NULL OR e.lease_until_us <= ? OR e.lease_owner = ?)"
+            " AND NOT EXISTS (SELECT 1 FROM events AS o INDEXED BY events_pending_by_account"
+            "  WHERE o.account_id = e.account_id AND o.delivered_us IS NULL AND o.id < e.id"
+            "  AND o.lease_until_us > ? AND o.lease_owner != ?)"
+            " ORDER BY e.id LIMIT ?",
+            (now_us, owner, now_us, owner, limit),
+        ).fetchall()
+        if rows:
+            self._run_many(
+                "UPDATE events SET lease_owner = ?, lease_until_us = ? WHERE id = ?",
+                [(owner, to_us(lease_until), number) for number, _ in rows],
+            )
+        return [self._event(number, data) for number, data in rows]
+
+    def mark_delivered(self, ids: Sequence[str], *, at: datetime) -> None:
+        self._run_many(
+            "UPDATE events SET delivered_us = ?, lease_owner = NULL, lease_until_us = NULL"
+            " WHERE id = ? AND delivered_us IS NULL",
+            [(to_us(at), int(number)) for number in ids],
+        )
+
+    def release_events(self, ids: Sequence[str], *, owner: str) -> None:
+        self._run_many(
+            "UPDATE events SET lease_owner = NULL, lease_until_us = NULL"
+            " WHERE id = ? AND lease_owner = ? AND delivered_us IS NULL",
+            [(int(number), owner) for number in ids],
+        )
+
+    def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
+        after = int(cursor) if cursor else 0
+        rows = self._run(
+            "SELECT id, data FROM events INDEXED BY events_by_account"
+            " WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (account_id, after, limit + 1),
+        ).fetchall()
+        items = tuple(self._event(number, data) for number, data in rows[:limit])
+        more = len(rows) > limit and items
+        return Page(items, items[-1].id if more else None)
+
+    def prune_events(self, before: datetime, *, limit: int) -> int:
+        cursor = self._run(
+            "DELETE FROM events WHERE id IN (SELECT id FROM events"
+            " INDEXED BY events_delivered_by_time"
+            " WHERE delivered_us IS NOT NULL AND at_us < ? ORDER BY at_us, id LIMIT ?)",
+            (to_us(before), limit),
+        )
+        return cursor.rowcount
 
 
 class SqliteSnapshot(SqliteUnit):
