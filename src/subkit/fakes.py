@@ -102,7 +102,8 @@ class RecordingSink:
         self.events.extend(events)
 
     def names(self) -> list[str]:
-        return [event.name for event in self.events]
+        """The names of the events received, in order, as plain strings."""
+        return [str(event.name) for event in self.events]
 
 
 class StaticUsage:
