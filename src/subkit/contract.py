@@ -69,7 +69,7 @@ def event(account_id: str, n: int) -> DomainEvent:
     return make_event(account_id, at(2, n % 24), facts)
 
 
-def feed(unit: UnitOfWork, account_id: str) -> list[DomainEvent]:
+def feed(unit: ReadUnit, account_id: str) -> list[DomainEvent]:
     return list(unit.event_page(account_id, cursor=None, limit=500).items)
 
 
@@ -714,6 +714,11 @@ class StoreContract:
                 ),
             ),
             "put_record": (IdempotencyRecord("acme", "reply", "m1", "fp", {}),),
+            "add_events": ([event("acme", 1)],),
+            "claim_events": (),
+            "mark_delivered": (["1"],),
+            "release_events": (["1"],),
+            "prune_events": (at(31),),
         }
         with store.snapshot() as view:
             for name, args in writes.items():
@@ -764,6 +769,7 @@ class StoreContract:
         assert errors == []
         assert finished, "the snapshot waited for the unit of work to end"
         assert seen == [(make_account("acme"), None)]
+
     # -- events (the outbox, R-EVT) ----------------------------------------------------------------
 
     def add(self, store: Store, *events: DomainEvent) -> list[DomainEvent]:
@@ -789,6 +795,14 @@ class StoreContract:
     def deliver(self, store: Store, events: list[DomainEvent], when: datetime) -> None:
         with store.transaction() as unit:
             unit.mark_delivered([e.id for e in events], at=when)
+
+    def test_a_snapshot_reads_the_events_committed_before_it_opened(self, store: Store) -> None:
+        [first] = self.add(store, event("acme", 1))
+        with store.snapshot() as view:
+            self.add(store, event("acme", 2))
+            assert feed(view, "acme") == [first]
+        with store.snapshot() as view:
+            assert [e.facts["invoice_code"] for e in feed(view, "acme")] == ["INV-1", "INV-2"]
 
     def test_events_commit_with_their_unit_and_roll_back_with_it(self, store: Store) -> None:
         """R-EVT-1: a change never commits without its events, nor an event without its

@@ -193,6 +193,12 @@ class ReadUnit(Protocol):
         """Return the record of an earlier operation with this key, or ``None``."""
         ...
 
+    # -- events -------------------------------------------------------------------------------
+    def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
+        """The account's events, delivered or not, oldest first; ``cursor`` from a previous
+        page. Reads one page of an index on ``(account_id, id)``."""
+        ...
+
 
 class UnitOfWork(ReadUnit, Protocol):
     """One transaction's view of the store. Everything written through it commits together.
@@ -269,11 +275,6 @@ class UnitOfWork(ReadUnit, Protocol):
     def release_events(self, ids: Sequence[str], *, owner: str) -> None:
         """Delivery of these events to ``owner``'s sink failed: end their lease so the next
         claim hands them over again. Leases now held by another owner are left alone."""
-        ...
-
-    def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
-        """The account's events, delivered or not, oldest first; ``cursor`` from a previous
-        page. Reads one page of an index on ``(account_id, id)``."""
         ...
 
     def prune_events(self, before: datetime, *, limit: int) -> int:

@@ -294,6 +294,7 @@ class _SnapshotUnit(_MemoryUnit):
 
     add_account = update_account = append_entries = _refuse
     next_invoice_number = add_invoice = update_invoice = put_record = _refuse
+    add_events = claim_events = mark_delivered = release_events = prune_events = _refuse
 
 
 class InMemoryStore:
@@ -376,6 +377,8 @@ class InMemoryStore:
                 records=dict(state.records),
                 sequence=state.sequence,
             )
+            with state.lock:
+                frozen.events = dict(state.events)
         yield _SnapshotUnit(frozen)
 
 

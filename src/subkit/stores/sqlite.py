@@ -617,6 +617,7 @@ class SqliteSnapshot(SqliteUnit):
 
     add_account = update_account = append_entries = _refuse
     next_invoice_number = add_invoice = update_invoice = put_record = _refuse
+    add_events = claim_events = mark_delivered = release_events = prune_events = _refuse
 
 
 # -- the store --------------------------------------------------------------------------------
