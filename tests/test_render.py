@@ -13,11 +13,13 @@ import os
 import struct
 import sys
 import tomllib
+import types
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 from pypdf import PdfReader
 
@@ -287,7 +289,7 @@ class TestFields:
     @pytest.mark.parametrize("format", FORMATS)
     def test_missing_values_show_a_dash(self, ppn: Catalogue, format: str) -> None:
         """No billing profile, no paid date, no reference: each shows a dash."""
-        invoice = make_invoice(ppn, status=InvoiceStatus.PENDING, profile=None)
+        invoice = make_invoice(ppn, status=InvoiceStatus.FAILED, profile=None)
         data = render_invoice(invoice, ppn, format=format, locale="en")
         expected = {
             "text": ["Bill to\n  –\n", "Paid date           –", "Payment reference   –"],
@@ -490,6 +492,110 @@ class TestPdf:
         # The other formats need no extra.
         assert render_invoice(make_invoice(ppn), ppn, format="text")
         assert render_invoice(make_invoice(ppn), ppn, format="html")
+
+
+class TestPendingInvoice:
+    """A pending invoice says until when and where it can be paid (R-INV-3, R-INV-8)."""
+
+    URL = "https://pay.example.com/checkout/INV-202601-000001?t=a&b=1"
+
+    def pending(self, catalogue: Catalogue, url: str | None) -> Invoice:
+        invoice = make_invoice(catalogue, status=InvoiceStatus.PENDING)
+        if url is None:
+            return invoice
+        session = types.SimpleNamespace(redirect_url=url)
+        if "payment" in attrs.fields_dict(Invoice):
+            return attrs.evolve(invoice, payment=session)
+        # Until Invoice carries its payment session: a subclass that has one.
+        subclass = attrs.make_class(
+            "WithPayment", {"payment": attrs.field(default=None)}, (Invoice,), frozen=True
+        )
+        made: Invoice = subclass(**attrs.asdict(invoice, recurse=False), payment=session)
+        return made
+
+    @pytest.mark.parametrize("format", FORMATS)
+    @pytest.mark.parametrize(
+        ("locale", "words"),
+        [
+            ("id_ID", ("Bayar sebelum", "2 Jan 2026, 10:00 WIB")),
+            ("en", ("Pay before", "2 Jan 2026, 10:00 +0700")),
+        ],
+    )
+    def test_shows_expiry_and_payment_link(
+        self, ppn: Catalogue, format: str, locale: str, words: tuple[str, str]
+    ) -> None:
+        invoice = self.pending(ppn, self.URL)
+        data = render_invoice(invoice, ppn, format=format, locale=locale)
+        text = readable(data, format)
+        for word in words:
+            assert word in text
+        assert self.URL in text.replace("\n", "")
+        if format == "html":
+            assert f'<a href="{html.escape(self.URL)}"' in data.decode()
+        if format == "pdf":
+            annotations = PdfReader(io.BytesIO(data)).pages[0].get("/Annots") or []
+            uris = [note.get_object()["/A"]["/URI"] for note in annotations]
+            assert self.URL in uris
+
+    @pytest.mark.parametrize("format", FORMATS)
+    def test_no_link_without_a_session_or_with_a_bad_url(self, ppn: Catalogue, format: str) -> None:
+        for url in (None, "javascript:alert(1)", "https://x.example/a b"):
+            data = render_invoice(self.pending(ppn, url), ppn, format=format, locale="en")
+            text = readable(data, format)
+            assert "Pay before" in text
+            assert "Pay at" not in text
+            assert "javascript" not in text
+
+    @pytest.mark.parametrize("format", FORMATS)
+    def test_paid_invoice_shows_paid_date_not_expiry(self, ppn: Catalogue, format: str) -> None:
+        invoice = self.pending(ppn, self.URL)
+        paid = attrs.evolve(invoice, status=InvoiceStatus.PAID, paid_at=JAN_1)
+        text = readable(render_invoice(paid, ppn, format=format, locale="en"), format)
+        assert "Paid date" in text
+        assert "Pay before" not in text and self.URL not in text
+
+
+class TestHostTextIsInert:
+    """No host text can add a line, a status word or a terminal command (R-LIM-3)."""
+
+    @pytest.mark.parametrize("format", FORMATS)
+    @pytest.mark.parametrize("locale", ["id_ID", "en"])
+    def test_a_line_break_in_a_name_adds_no_line(
+        self, ppn: Catalogue, format: str, locale: str
+    ) -> None:
+        profile = BillingProfile(name="PT X\nLUNAS / PAID", email="x@example.com\r\nPAID")
+        invoice = make_invoice(ppn, status=InvoiceStatus.PENDING, profile=profile)
+        text = readable(render_invoice(invoice, ppn, format=format, locale=locale), format)
+        lines = [line.strip() for line in text.splitlines()]
+        assert "LUNAS / PAID" not in lines and "PAID" not in lines
+        assert "PT X LUNAS / PAID" in text
+        assert "x@example.com PAID" in text
+
+    def test_text_format_drops_escape_sequences_and_controls(self, ppn: Catalogue) -> None:
+        profile = BillingProfile(
+            name="\x1b[2J\x1b]0;owned\x07Budi\x1b[31m\u202e Santoso\x00",
+            email="b@example.com",
+            address="Jl. Melati\x1b[1A\nBandung\x0b",
+        )
+        seller = {**SELLER, "name": "PT \x1b[5mContoh\x1b[0m"}
+        catalogue = make_catalogue(seller=seller)
+        invoice = make_invoice(
+            catalogue, profile=profile, lines=(line("Growth\x1b[2K\x08 plan", 1000),)
+        )
+        text = render_invoice(invoice, catalogue, format="text").decode()
+        assert not any(ord(char) < 32 and char != "\n" for char in text)
+        assert "\x7f" not in text and "\u202e" not in text and "\x9b" not in text
+        for expected in ("Budi Santoso", "Jl. Melati\n", "  Bandung\n", "PT Contoh", "Growth plan"):
+            assert expected in text
+        assert "owned" not in text
+
+    @pytest.mark.parametrize("format", ["html", "pdf"])
+    def test_other_formats_print_the_same_inert_text(self, ppn: Catalogue, format: str) -> None:
+        profile = BillingProfile(name="\x1b[2JBudi\tSantoso", email="b@example.com")
+        data = render_invoice(make_invoice(ppn, profile=profile), ppn, format=format)
+        text = readable(data, format)
+        assert "Budi Santoso" in text
+        assert "\x1b" not in text and "[2J" not in text
 
 
 # -- golden files ----------------------------------------------------------------------------

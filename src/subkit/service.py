@@ -7,6 +7,7 @@ to the gateway and publish events. No billing rule lives here.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -66,6 +67,8 @@ from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
+_log = logging.getLogger("subkit")
+
 MAX_ATTEMPTS = 5
 RUN_BATCH = 500  # accounts the billing run asks the store for at a time
 
@@ -154,6 +157,12 @@ class Billing:
         self.clock: Clock = clock or SystemClock()
         self.events = events
         self.usage = usage
+        if not (catalogue.seller.name or "").strip():
+            # Invoices go out to buyers: without a seller they name no one (R-CAT-7, R-INV-8).
+            _log.warning(
+                "the catalogue has no [seller] name: invoices will print a dash as the seller; "
+                "an Indonesian tax invoice needs the seller's name, address and NPWP"
+            )
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
 from subkit.labels import document_labels, label, language
 from subkit.money import Money, format_money
 from subkit.plans import Catalogue, Tax, TaxMode
+from subkit.render.inert import address_lines, one_line
 
 DATE_PATTERN = "d MMM y"
 DATETIME_PATTERN = "d MMM y, HH:mm z"
@@ -72,6 +73,8 @@ class Document:
     total: str
     seller_name: str
     logo: Logo | None = None
+    # Where a pending invoice can still be paid (the gateway's redirect URL), else None.
+    payment_url: str | None = None
 
 
 def babel_locale(locale: str) -> str:
@@ -112,10 +115,36 @@ def format_moment(at: datetime, tz: tzinfo, locale: str) -> str:
     return str(format_datetime(at, DATETIME_PATTERN, tzinfo=tz, locale=locale))
 
 
-def _present(*values: str | None) -> tuple[str, ...]:
-    return tuple(
-        line.strip() for value in values if value for line in value.splitlines() if line.strip()
-    )
+def _party(
+    name: str | None,
+    address: str | None,
+    email: str | None,
+    tax_number: str | None,
+    tax_label: str,
+) -> tuple[str, ...]:
+    """A seller or buyer block; only the address may span lines (R-LIM-3)."""
+    block = tuple(text for text in (one_line(name),) if text)
+    block += address_lines(address)
+    block += tuple(text for text in (one_line(email),) if text)
+    number = one_line(tax_number)
+    if number:
+        block += (f"{tax_label}: {number}",)
+    return block
+
+
+def payment_url(invoice: Invoice) -> str | None:
+    """The payment page of a pending invoice, when its payment session is known.
+
+    Read with ``getattr`` so invoices from stores or releases without a payment session
+    render the same; only an http(s) URL is shown, on one line.
+    """
+    if invoice.status is not InvoiceStatus.PENDING:
+        return None
+    session = getattr(invoice, "payment", None)
+    url = one_line(getattr(session, "redirect_url", None) or "")
+    if not url.lower().startswith(("https://", "http://")) or " " in url:
+        return None
+    return url
 
 
 def read_logo(path: str | None) -> Logo | None:
@@ -154,34 +183,39 @@ def build_document(
         return format_money(value, loc)
 
     seller = catalogue.seller
-    seller_block = _present(seller.name, seller.address, seller.email)
-    if seller.tax_number:
-        seller_block += (f"{labels['tax_number']}: {seller.tax_number.strip()}",)
+    seller_block = _party(
+        seller.name, seller.address, seller.email, seller.tax_number, labels["tax_number"]
+    )
     profile = invoice.billing_profile
-    if profile is None:
-        buyer_block: tuple[str, ...] = (dash,)
-    else:
-        buyer_block = _present(profile.name, profile.address, profile.email)
-        if profile.tax_number:
-            buyer_block += (f"{labels['tax_number']}: {profile.tax_number.strip()}",)
-        buyer_block = buyer_block or (dash,)
+    buyer_block: tuple[str, ...] = ()
+    if profile is not None:
+        buyer_block = _party(
+            profile.name, profile.address, profile.email, profile.tax_number, labels["tax_number"]
+        )
+    pay_url = payment_url(invoice)
 
     stamp = label(invoice.status, lang).upper()
-    fields = (
-        (labels["code"], invoice.code),
+    fields: tuple[tuple[str, str], ...] = (
+        (labels["code"], one_line(invoice.code)),
         (labels["type"], label(invoice.type, lang)),
-        (labels["package"], invoice.package or dash),
+        (labels["package"], one_line(invoice.package) or dash),
         (labels["requested_at"], format_moment(invoice.requested_at, tz, loc)),
-        (
-            labels["paid_at"],
-            format_moment(invoice.paid_at, tz, loc) if invoice.paid_at is not None else dash,
-        ),
+    )
+    if invoice.status is InvoiceStatus.PENDING:
+        # What a buyer needs to pay: until when, and where (R-INV-3 payment window).
+        fields += ((labels["expires_at"], format_moment(invoice.expires_at, tz, loc)),)
+        if pay_url is not None:
+            fields += ((labels["payment_link"], pay_url),)
+    else:
+        paid = format_moment(invoice.paid_at, tz, loc) if invoice.paid_at is not None else dash
+        fields += ((labels["paid_at"], paid),)
+    fields += (
         (labels["status"], label(invoice.status, lang)),
-        (labels["reference"], invoice.reference or dash),
+        (labels["reference"], one_line(invoice.reference) or dash),
     )
     lines = tuple(
         DocumentLine(
-            description=line.description,
+            description=one_line(line.description),
             period=format_period(line.period, tz, loc) if line.period is not None else "",
             quantity=str(format_decimal(line.quantity, locale=loc)),
             unit_price=money(line.unit_price),
@@ -204,21 +238,22 @@ def build_document(
         locale=loc,
         labels=labels,
         title=labels["title"],
-        code=invoice.code,
+        code=one_line(invoice.code),
         requested_at=invoice.requested_at,
         status=invoice.status,
         stamp=stamp,
         seller=seller_block or (dash,),
-        buyer=buyer_block,
+        buyer=buyer_block or (dash,),
         fields=fields,
         lines=lines,
         subtotal=money(invoice.subtotal),
         tax_label=shown_tax,
         tax=money(invoice.tax),
         total=money(invoice.total),
-        seller_name=seller.name or "",
+        seller_name=one_line(seller.name),
         logo=read_logo(seller.logo),
+        payment_url=pay_url,
     )
 
 
-__all__ = ["Document", "DocumentLine", "Logo", "build_document", "read_logo"]
+__all__ = ["Document", "DocumentLine", "Logo", "build_document", "payment_url", "read_logo"]

@@ -57,6 +57,13 @@ def _lines(values: tuple[str, ...]) -> str:
     return "".join(parts)
 
 
+def _value(key: str, value: str, document: Document) -> str:
+    """A field's value; the payment page is a link (its URL is already checked http(s))."""
+    if key == document.labels["payment_link"] and value == document.payment_url:
+        return f'<a href="{escape(value)}" rel="noopener noreferrer">{escape(value)}</a>'
+    return escape(value)
+
+
 def render_html(document: Document) -> str:
     """Lay ``document`` out as a complete HTML page."""
     labels = document.labels
@@ -69,7 +76,8 @@ def render_html(document: Document) -> str:
             f'src="data:{escape(document.logo.mime)};base64,{data}">'
         )
     meta = "".join(
-        f"<dt>{escape(key)}</dt><dd>{escape(value)}</dd>" for key, value in document.fields
+        f"<dt>{escape(key)}</dt><dd>{_value(key, value, document)}</dd>"
+        for key, value in document.fields
     )
     rows = "".join(
         "<tr>"

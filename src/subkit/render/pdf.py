@@ -63,6 +63,7 @@ _INK = (31, 35, 40)
 _MUTED = (87, 96, 106)
 _RULE = (208, 215, 222)
 _HEAD_FILL = (243, 244, 246)
+_LINK = (9, 105, 218)
 _STAMP = {
     InvoiceStatus.PAID: (26, 127, 55),
     InvoiceStatus.PENDING: (179, 89, 0),
@@ -73,7 +74,7 @@ _STAMP_DEFAULT = (207, 34, 46)
 # A4 portrait in millimetres; the columns of the lines table add up to the text width.
 _MARGIN = 15.0
 _WIDTH = 210.0 - 2 * _MARGIN
-_COLUMNS = (64.0, 44.0, 12.0, 29.0, 31.0)  # description, period, qty, unit price, amount
+_COLUMNS = (60.0, 42.0, 18.0, 29.0, 31.0)  # description, period, qty, unit price, amount
 _ROW = 4.3  # line height of the lines table
 _PAD = 0.6  # space between two rows
 _FONT = "helvetica"
@@ -195,8 +196,11 @@ def _parties(pdf: FPDF, document: Document) -> None:
         pdf.set_x(key_x)
         _text(pdf, 8.5, colour=_MUTED)
         pdf.cell(key_w, 4.6, latin1(key))
-        _text(pdf, 8.5, "B" if key == labels["code"] else "")
-        pdf.multi_cell(value_w, 4.6, latin1(value), align="L", new_x="LMARGIN", new_y="NEXT")
+        link = document.payment_url if key == labels["payment_link"] else None
+        _text(pdf, 8.5, "B" if key == labels["code"] else "", _LINK if link else _INK)
+        pdf.multi_cell(
+            value_w, 4.6, latin1(value), align="L", new_x="LMARGIN", new_y="NEXT", link=link or ""
+        )
     pdf.set_y(max(left_bottom, pdf.get_y()) + 6)
 
 

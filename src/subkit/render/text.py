@@ -54,7 +54,10 @@ def render_text(document: Document) -> str:
 
     key_w = max(len(key) for key, _ in document.fields) + 3
     for key, value in document.fields:
-        wrapped = textwrap.wrap(value, width - key_w) or [""]
+        # A URL or an invoice code is never cut: a reader copies it whole.
+        wrapped = textwrap.wrap(
+            value, width - key_w, break_long_words=False, break_on_hyphens=False
+        ) or [""]
         out.append(key.ljust(key_w) + wrapped[0])
         out.extend(" " * key_w + more for more in wrapped[1:])
     out.append("")
