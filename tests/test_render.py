@@ -39,7 +39,6 @@ from subkit.labels import label
 from subkit.money import format_money
 from subkit.plans import Catalogue
 from subkit.render import FORMATS, MEDIA_TYPES, MissingExtra, render_invoice
-from subkit.render.pdf import latin1
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("SUBKIT_UPDATE_GOLDEN") == "1"
@@ -163,8 +162,8 @@ def readable(data: bytes, format: str) -> str:
 
 
 def as_printed(text: str, format: str) -> str:
-    """``text`` as the format prints it: PDF core fonts fold ``–`` to ``-``."""
-    return latin1(text) if format == "pdf" else text
+    """``text`` as the format prints it: every format prints it as written."""
+    return text
 
 
 def tiny_png() -> bytes:
@@ -298,7 +297,7 @@ class TestFields:
                 "<dt>Paid date</dt><dd>–</dd>",
                 "<dt>Payment reference</dt><dd>–</dd>",
             ],
-            "pdf": ["BILL TO\n-\n", "Paid date -\n", "Payment reference -\n"],
+            "pdf": ["BILL TO\n–\n", "Paid date –\n", "Payment reference –\n"],
         }[format]
         text = readable(data, format) if format == "pdf" else data.decode()
         for snippet in expected:
@@ -457,16 +456,44 @@ class TestPdf:
         assert all(f"Item {n:02d}" in text for n in range(70))
         assert "Rp77.700" in text  # 70.000 + 11% PPN, on the last page
 
-    def test_characters_outside_latin1_do_not_break_the_pdf(self, ppn: Catalogue) -> None:
-        profile = BillingProfile(name="Zoë “Ω” 山田", email="z@example.com")
-        data = render_invoice(make_invoice(ppn, profile=profile), ppn)
-        assert "Zoë" in pdf_text(data)
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "Ōkubo Tarō",
+            "Zoë “Ω” Ἀθηνᾶ",
+            "Пётр Ильич Чайковский",
+            "Nguyễn Thị Minh Khai",
+            "Łukasz Żółć – ß",
+            "გიორგი Արամ",
+        ],
+    )
+    def test_names_in_other_scripts_print_as_written(self, ppn: Catalogue, name: str) -> None:
+        """R-INV-8: the PDF embeds a Unicode font; the text layer holds the name intact."""
+        profile = BillingProfile(name=name, email="z@example.com", address=f"{name}\nJl. 1")
+        seller = {**SELLER, "name": f"PT {name}"}
+        catalogue = make_catalogue(seller=seller)
+        data = render_invoice(make_invoice(catalogue, profile=profile), catalogue)
+        text = pdf_text(data)
+        assert name in text
+        assert f"PT {name}" in text
+        assert "?" not in text.replace(name, "")
 
-    def test_latin1_folding(self) -> None:
-        assert latin1("1 Jan – 1 Feb") == "1 Jan - 1 Feb"
-        assert latin1("PPN 12% × 11/12") == "PPN 12% × 11/12"
-        assert latin1("“Ω”") == '"?"'
-        latin1("山田 ﬁ").encode("latin-1")  # always encodable
+    def test_embeds_a_subset_of_dejavu_sans(self, ppn: Catalogue) -> None:
+        data = render_invoice(make_invoice(ppn), ppn)
+        fonts = PdfReader(io.BytesIO(data)).pages[0]["/Resources"]["/Font"]
+        names = {str(font.get_object()["/BaseFont"]) for font in fonts.values()}
+        assert names and all("DejaVuSans" in name for name in names)
+        assert len(data) < 120_000  # subset: the two faces weigh 1.4 MB
+
+    @pytest.mark.parametrize("name", ["大久保 花子", "محمد عبد الله", "שלום כהן", "김민준"])
+    def test_cjk_and_right_to_left_names_keep_the_layout(self, ppn: Catalogue, name: str) -> None:
+        """No CJK glyphs in DejaVu: boxes are drawn, but the page and its text layer hold."""
+        profile = BillingProfile(name=name, email="z@example.com")
+        data = render_invoice(make_invoice(ppn, profile=profile), ppn)
+        assert pdf_pages(data) == 1
+        text = pdf_text(data)
+        assert "Budi" not in text and "z@example.com" in text
+        assert "Rp331.890" in text
 
     def test_logo_is_drawn_when_the_file_exists(self, tmp_path: Path) -> None:
         logo = tmp_path / "logo.png"

@@ -1,61 +1,24 @@
-"""PDF invoices with fpdf2 (the ``subkit[pdf]`` extra): A4 portrait, core fonts.
+"""PDF invoices with fpdf2 (the ``subkit[pdf]`` extra): A4 portrait, DejaVu Sans embedded.
 
-fpdf2 is imported when a PDF is asked for, so subkit imports without it. The core fonts
-(Helvetica) cover latin-1 only and fpdf2 ships no Unicode font, so text is folded to latin-1
-first (``–`` becomes ``-``; a character with no latin-1 form becomes ``?``). Output is
-deterministic: the creation date is the invoice's request date.
+fpdf2 is imported when a PDF is asked for, so subkit imports without it. The PDF core fonts
+cover Latin-1 only, so the document is set in DejaVu Sans (vendored in ``fonts/``, see
+:mod:`subkit.render.fonts`), embedded and subset by fpdf2 to the glyphs used: a name or
+address in Latin, Greek, Cyrillic, Arabic, Hebrew, Georgian or Armenian prints as written.
+Output is deterministic: the creation date is the invoice's request date.
 """
 
 from __future__ import annotations
 
 import io
-import unicodedata
 from typing import TYPE_CHECKING
 
 from subkit.errors import MissingExtra
 from subkit.invoice import InvoiceStatus
 from subkit.render.document import Document, DocumentLine
+from subkit.render.fonts import FAMILY, add_fonts
 
 if TYPE_CHECKING:
     from fpdf import FPDF
-
-
-_FOLD = str.maketrans(
-    {
-        "–": "-",
-        "—": "-",
-        "‑": "-",
-        "−": "-",
-        "‘": "'",
-        "’": "'",
-        "‚": ",",
-        "“": '"',
-        "”": '"',
-        "„": '"',
-        "…": "...",
-        "•": "-",
-        "\u202f": " ",
-        "\u2009": " ",
-        "\u2007": " ",
-        "€": "EUR",
-    }
-)
-
-
-def latin1(text: str) -> str:
-    """``text`` in characters the PDF core fonts can print."""
-    folded = text.translate(_FOLD)
-    try:
-        folded.encode("latin-1")
-    except UnicodeEncodeError:
-        folded = "".join(
-            char
-            if ord(char) < 256
-            else unicodedata.normalize("NFKD", char).encode("latin-1", "ignore").decode("latin-1")
-            or "?"
-            for char in folded
-        )
-    return folded
 
 
 # Colours as RGB.
@@ -77,7 +40,7 @@ _WIDTH = 210.0 - 2 * _MARGIN
 _COLUMNS = (60.0, 42.0, 18.0, 29.0, 31.0)  # description, period, qty, unit price, amount
 _ROW = 4.3  # line height of the lines table
 _PAD = 0.6  # space between two rows
-_FONT = "helvetica"
+_FONT = FAMILY
 
 
 def render_pdf(document: Document) -> bytes:
@@ -94,8 +57,8 @@ def render_pdf(document: Document) -> bytes:
         ) from error
 
     labels = document.labels
-    footer_text = latin1(f"{document.title} {document.code}")
-    page_text = latin1(labels["page"].format(page="{page}", pages="{nb}"))
+    footer_text = f"{document.title} {document.code}"
+    page_text = labels["page"].format(page="{page}", pages="{nb}")
 
     class InvoicePDF(FPDF):
         def footer(self) -> None:
@@ -106,6 +69,7 @@ def render_pdf(document: Document) -> bytes:
             self.cell(_WIDTH / 2, 5, page_text.replace("{page}", str(self.page_no())), align="R")
 
     pdf = InvoicePDF(orientation="portrait", unit="mm", format="A4")
+    add_fonts(pdf)
     pdf.set_margins(_MARGIN, 14.0, _MARGIN)
     pdf.set_auto_page_break(auto=True, margin=16.0)
     pdf.set_creation_date(document.requested_at)
@@ -139,24 +103,24 @@ def _header(pdf: FPDF, document: Document) -> None:
     for index, line in enumerate(document.seller):
         if index == 0:
             _text(pdf, 11, "B")
-            pdf.multi_cell(left_w, 5.5, latin1(line), align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(left_w, 5.5, line, align="L", new_x="LMARGIN", new_y="NEXT")
         else:
             _text(pdf, 8.5, colour=_MUTED)
-            pdf.multi_cell(left_w, 4.2, latin1(line), align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(left_w, 4.2, line, align="L", new_x="LMARGIN", new_y="NEXT")
     left_bottom = pdf.get_y()
 
     right_x = _MARGIN + left_w
     right_w = _WIDTH - left_w
     pdf.set_xy(right_x, top)
     _text(pdf, 22, "B")
-    pdf.cell(right_w, 10, latin1(document.title.upper()), align="R")
+    pdf.cell(right_w, 10, document.title.upper(), align="R")
     pdf.set_xy(right_x, top + 10)
     _text(pdf, 10, colour=_MUTED)
-    pdf.cell(right_w, 5, latin1(document.code), align="R")
+    pdf.cell(right_w, 5, document.code, align="R")
 
     colour = _STAMP.get(document.status, _STAMP_DEFAULT)
     _text(pdf, 12, "B", colour)
-    stamp = latin1(document.stamp)
+    stamp = document.stamp
     stamp_w = pdf.get_string_width(stamp) + 10
     stamp_x = _MARGIN + _WIDTH - stamp_w
     stamp_y = top + 18
@@ -174,14 +138,14 @@ def _parties(pdf: FPDF, document: Document) -> None:
     top = pdf.get_y()
     left_w = _WIDTH * 0.45
     _text(pdf, 7.5, "B", _MUTED)
-    pdf.cell(left_w, 4.5, latin1(labels["buyer"].upper()))
+    pdf.cell(left_w, 4.5, labels["buyer"].upper())
     pdf.ln(4.5)
     for index, line in enumerate(document.buyer):
         _text(pdf, 9.5 if index == 0 else 8.5, "B" if index == 0 else "", _INK)
         pdf.multi_cell(
             left_w - 4,
             4.5 if index == 0 else 4.2,
-            latin1(line),
+            line,
             align="L",
             new_x="LMARGIN",
             new_y="NEXT",
@@ -195,11 +159,11 @@ def _parties(pdf: FPDF, document: Document) -> None:
     for key, value in document.fields:
         pdf.set_x(key_x)
         _text(pdf, 8.5, colour=_MUTED)
-        pdf.cell(key_w, 4.6, latin1(key))
+        pdf.cell(key_w, 4.6, key)
         link = document.payment_url if key == labels["payment_link"] else None
         _text(pdf, 8.5, "B" if key == labels["code"] else "", _LINK if link else _INK)
         pdf.multi_cell(
-            value_w, 4.6, latin1(value), align="L", new_x="LMARGIN", new_y="NEXT", link=link or ""
+            value_w, 4.6, value, align="L", new_x="LMARGIN", new_y="NEXT", link=link or ""
         )
     pdf.set_y(max(left_bottom, pdf.get_y()) + 6)
 
@@ -212,14 +176,14 @@ def _table_head(pdf: FPDF, document: Document) -> None:
     pdf.set_fill_color(*_HEAD_FILL)
     pdf.set_x(_MARGIN)
     for name, width, align in zip(names, _COLUMNS, aligns, strict=True):
-        pdf.cell(width, 7, latin1(labels[name]), align=align, fill=True)
+        pdf.cell(width, 7, labels[name], align=align, fill=True)
     pdf.ln(7)
 
 
 def _table_row(pdf: FPDF, document: Document, line: DocumentLine) -> None:
     _text(pdf, 8.5)
     desc_w = _COLUMNS[0] - 2
-    description = latin1(line.description)
+    description = line.description
     wrapped = pdf.multi_cell(desc_w, _ROW, description, dry_run=True, output="LINES")
     count = len(wrapped) if isinstance(wrapped, list) else 1
     height = _ROW * max(1, count) + _PAD
@@ -240,7 +204,7 @@ def _table_row(pdf: FPDF, document: Document, line: DocumentLine) -> None:
     for (text, align, colour), width in zip(cells, _COLUMNS[1:], strict=True):
         pdf.set_xy(x, top + _PAD / 2)
         _text(pdf, 8.5, colour=colour)
-        pdf.cell(width, _ROW, latin1(text), align=align)
+        pdf.cell(width, _ROW, text, align=align)
         x += width
     bottom = top + height
     pdf.set_draw_color(*_RULE)
@@ -271,10 +235,10 @@ def _totals(pdf: FPDF, document: Document) -> None:
         size = 11.0 if strong else 9.0
         pdf.set_x(x)
         _text(pdf, size, "B" if strong else "", _INK if strong else _MUTED)
-        pdf.cell(label_w, 6, latin1(name), align="R")
+        pdf.cell(label_w, 6, name, align="R")
         _text(pdf, size, "B" if strong else "")
-        pdf.cell(amount_w, 6, latin1(amount), align="R")
+        pdf.cell(amount_w, 6, amount, align="R")
         pdf.ln(6)
 
 
-__all__ = ["MissingExtra", "latin1", "render_pdf"]
+__all__ = ["MissingExtra", "render_pdf"]
