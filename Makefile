@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench docs clean
+.PHONY: demo test lint typecheck pytest bench docs clean messages
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,14 @@ docs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*
+
+# Translations: extract N_(context, message) from the source, merge into each locale's .po,
+# compile the .mo files that are committed next to them (tests check they are current).
+LOCALES := src/subkit/locale
+messages: $(STAMP)
+	mkdir -p build
+	$(VENV)/bin/pybabel extract --no-default-keywords -k 'N_:1c,2' --no-location \
+		--project subkit -o build/subkit.pot src/subkit
+	$(VENV)/bin/pybabel update -i build/subkit.pot -d $(LOCALES) -D subkit \
+		--no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
+	$(VENV)/bin/pybabel compile -d $(LOCALES) -D subkit --statistics

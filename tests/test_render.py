@@ -39,6 +39,7 @@ from subkit.labels import label
 from subkit.money import format_money
 from subkit.plans import Catalogue
 from subkit.render import FORMATS, MEDIA_TYPES, MissingExtra, render_invoice
+from subkit.render.stored_words import localise_stored
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("SUBKIT_UPDATE_GOLDEN") == "1"
@@ -102,7 +103,7 @@ LINES: dict[InvoiceType, tuple[str, tuple[InvoiceLine, ...]]] = {
         (
             line("Pro (Monthly)", 599_000, 1, MONTH),
             line("Additional User", 50_000, 2, MONTH),
-            line("Credit for unused Growth (Monthly)", -150_000, 1, MONTH),
+            line("Unused time on Growth (Monthly)", -150_000, 1, MONTH),
         ),
     ),
     InvoiceType.ADD_ON: ("Additional User", (line("Additional User", 50_000, 3, MONTH),)),
@@ -199,7 +200,7 @@ class TestEveryFormatTypeAndLanguage:
 
         assert invoice.code in text
         assert label(type, locale) in text
-        assert invoice.package in text
+        assert localise_stored(invoice.package, locale) in text
         assert "PT Contoh Digital Nusantara" in text
         assert "01.234.567.8-901.000" in text
         assert "Budi Santoso" in text
@@ -208,8 +209,18 @@ class TestEveryFormatTypeAndLanguage:
         assert ("1 Jan 2026, 10:00 WIB" if indonesian else "1 Jan 2026, 10:00 +0700") in text
         assert "PAY-9F2C7A" in text
         for item in invoice.lines:
-            assert item.description in text
+            assert localise_stored(item.description, locale) in text
             assert money(item.amount.amount) in text
+        words = {
+            InvoiceType.PLAN_PURCHASE: ("Growth (Bulanan)", "Growth (Monthly)"),
+            InvoiceType.RENEWAL: ("Growth (Tahunan)", "Growth (Annual)"),
+            InvoiceType.PLAN_CHANGE: ("Sisa waktu Growth (Bulanan)", "Unused time on Growth"),
+            InvoiceType.ADD_ON: ("Additional User", "Additional User"),
+            InvoiceType.TOP_UP: ("Isi ulang saldo percakapan", "Conversation balance top-up"),
+        }[type]
+        assert words[0 if indonesian else 1] in text
+        if indonesian and type is not InvoiceType.ADD_ON:
+            assert words[1] not in text
         assert money(invoice.subtotal.amount) in text
         assert money(invoice.total.amount) in text
         assert money(invoice.tax.amount) in text
@@ -629,30 +640,25 @@ class TestHostTextIsInert:
 
 
 def golden_invoices() -> dict[str, tuple[Invoice, Catalogue]]:
+    """Each invoice type, pending and paid, with PPN and without; plus the edge cases."""
     ppn = make_catalogue()
     plain = Catalogue.default()
-    return {
-        "plan-purchase-paid": (make_invoice(ppn), ppn),
-        "plan-change-pending-no-profile": (
-            make_invoice(
-                ppn,
-                InvoiceType.PLAN_CHANGE,
-                status=InvoiceStatus.PENDING,
-                profile=None,
-                code="INV-202601-000002",
-            ),
-            ppn,
-        ),
-        "top-up-expired-untaxed": (
-            make_invoice(
-                plain,
-                InvoiceType.TOP_UP,
-                status=InvoiceStatus.EXPIRED,
-                code="INV-202601-000003",
-            ),
-            plain,
-        ),
-    }
+    cases: dict[str, tuple[Invoice, Catalogue]] = {}
+    for number, type in enumerate(InvoiceType, start=1):
+        for status in (InvoiceStatus.PENDING, InvoiceStatus.PAID):
+            for taxed, catalogue in (("ppn", ppn), ("untaxed", plain)):
+                name = f"{type.value.replace('_', '-')}-{status.value}-{taxed}"
+                code = f"INV-202601-{number:06d}"
+                cases[name] = (make_invoice(catalogue, type, status=status, code=code), catalogue)
+    cases["plan-change-pending-no-profile"] = (
+        make_invoice(ppn, InvoiceType.PLAN_CHANGE, status=InvoiceStatus.PENDING, profile=None),
+        ppn,
+    )
+    cases["top-up-expired-untaxed"] = (
+        make_invoice(plain, InvoiceType.TOP_UP, status=InvoiceStatus.EXPIRED),
+        plain,
+    )
+    return cases
 
 
 @pytest.mark.parametrize("locale", ["id_ID", "en"])

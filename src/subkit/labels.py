@@ -1,122 +1,217 @@
-"""Display labels in Indonesian and English for subkit's enumerations and documents.
+"""Display labels for subkit's enumerations and documents, from gettext catalogues.
 
-Pure data and two look-ups. A host shows ``label(invoice.type, "id_ID")`` on its invoice
-list and the renderers take their field names from :func:`document_labels`.
+A host shows ``label(invoice.type, "id_ID")`` on its invoice list and the renderers take
+their field names from :func:`document_labels`. The words live in gettext catalogues:
+``subkit/locale/<locale>/LC_MESSAGES/subkit.po``, compiled to ``subkit.mo`` next to it
+(``make messages`` extracts, updates and compiles them with Babel). subkit ships ``id_ID``
+and ``en``; a host adds a locale (``ms_MY``, ``en_SG``) by shipping its own catalogue in a
+directory of the same layout and calling :func:`add_locale_dir`.
 
-Locales are matched by language: ``id_ID``, ``id-ID``, ``id`` (and the legacy ``in``) are
-Indonesian; every other locale, known or not, gets English.
+Locales are matched as gettext does (``ms_MY``, then ``ms``); ``id-ID``, ``id`` and the
+legacy ``in`` find the Indonesian catalogue; a locale without a catalogue gets English.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import gettext
 from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
 from types import MappingProxyType
 
-#: The languages subkit has labels for; the first is the fallback.
+#: The gettext domain of subkit's catalogues (``subkit.po`` / ``subkit.mo``).
+DOMAIN = "subkit"
+#: Where subkit's own catalogues are installed.
+LOCALE_DIR = Path(__file__).parent / "locale"
+#: The languages subkit ships catalogues for; the first is the fallback.
 LANGUAGES = ("en", "id")
+
+_FALLBACK = "en"
+_host_dirs: list[Path] = []
+
+
+def N_(context: str, message: str) -> tuple[str, str]:
+    """Mark ``message`` (in ``context``) for extraction; translated when looked up."""
+    return context, message
+
 
 # One namespace per kind of value. A ``StrEnum`` is matched to the namespace whose keys
 # cover all of its values, so this module imports no enumeration and any module may use it.
-_NAMESPACES: dict[str, dict[str, dict[str, str]]] = {
+# The message context is the kind: "Top-up" as a ledger entry and as a lot source may
+# translate differently.
+_NAMESPACES: dict[str, dict[str, tuple[str, str]]] = {
     "invoice_type": {
-        "plan_purchase": {"en": "Plan purchase", "id": "Pembelian paket"},
-        "renewal": {"en": "Renewal", "id": "Perpanjangan"},
-        "plan_change": {"en": "Plan change", "id": "Perubahan paket"},
-        "add_on": {"en": "Add-on purchase", "id": "Pembelian add-on"},
-        "top_up": {"en": "Balance top-up", "id": "Isi ulang saldo"},
+        "plan_purchase": N_("invoice_type", "Plan purchase"),
+        "renewal": N_("invoice_type", "Renewal"),
+        "plan_change": N_("invoice_type", "Plan change"),
+        "add_on": N_("invoice_type", "Add-on purchase"),
+        "top_up": N_("invoice_type", "Balance top-up"),
     },
     "invoice_status": {
-        "pending": {"en": "Pending", "id": "Menunggu"},
-        "paid": {"en": "Paid", "id": "Lunas"},
-        "failed": {"en": "Failed", "id": "Gagal"},
-        "expired": {"en": "Expired", "id": "Kedaluwarsa"},
-        "cancelled": {"en": "Cancelled", "id": "Dibatalkan"},
-        "refunded": {"en": "Refunded", "id": "Dikembalikan"},
+        "pending": N_("invoice_status", "Pending"),
+        "paid": N_("invoice_status", "Paid"),
+        "failed": N_("invoice_status", "Failed"),
+        "expired": N_("invoice_status", "Expired"),
+        "cancelled": N_("invoice_status", "Cancelled"),
+        "refunded": N_("invoice_status", "Refunded"),
     },
     "balance": {
-        "conversation": {"en": "Conversation balance", "id": "Saldo percakapan"},
-        "broadcast": {"en": "Broadcast balance", "id": "Saldo broadcast"},
+        "conversation": N_("balance", "Conversation balance"),
+        "broadcast": N_("balance", "Broadcast balance"),
     },
     "interval": {
-        "monthly": {"en": "Monthly", "id": "Bulanan"},
-        "annual": {"en": "Annual", "id": "Tahunan"},
+        "monthly": N_("interval", "Monthly"),
+        "annual": N_("interval", "Annual"),
     },
     "entry_kind": {
-        "grant": {"en": "Included balance", "id": "Saldo dari paket"},
-        "top_up": {"en": "Top-up", "id": "Isi ulang"},
-        "reply": {"en": "Reply", "id": "Balasan"},
-        "broadcast": {"en": "Broadcast", "id": "Broadcast"},
-        "expiry": {"en": "Expiry", "id": "Kedaluwarsa"},
-        "adjustment": {"en": "Adjustment", "id": "Penyesuaian"},
+        "grant": N_("entry_kind", "Included balance"),
+        "top_up": N_("entry_kind", "Top-up"),
+        "reply": N_("entry_kind", "Reply"),
+        "broadcast": N_("entry_kind", "Broadcast"),
+        "expiry": N_("entry_kind", "Expiry"),
+        "adjustment": N_("entry_kind", "Adjustment"),
     },
     "subscription_status": {
-        "active": {"en": "Active", "id": "Aktif"},
-        "past_due": {"en": "Past due", "id": "Lewat jatuh tempo"},
-        "cancelling": {"en": "Cancelling", "id": "Akan berhenti"},
+        "active": N_("subscription_status", "Active"),
+        "past_due": N_("subscription_status", "Past due"),
+        "cancelling": N_("subscription_status", "Cancelling"),
     },
     "addon_event": {
-        "bought": {"en": "Bought", "id": "Dibeli"},
-        "stopped": {"en": "Stopped", "id": "Dihentikan"},
-        "ended": {"en": "Ended", "id": "Berakhir"},
+        "bought": N_("addon_event", "Bought"),
+        "stopped": N_("addon_event", "Stopped"),
+        "ended": N_("addon_event", "Ended"),
     },
     "lot_source": {
-        "included": {"en": "Included in plan", "id": "Termasuk paket"},
-        "top_up": {"en": "Top-up", "id": "Isi ulang"},
-        "adjustment": {"en": "Adjustment", "id": "Penyesuaian"},
+        "included": N_("lot_source", "Included in plan"),
+        "top_up": N_("lot_source", "Top-up"),
+        "adjustment": N_("lot_source", "Adjustment"),
     },
     "direction": {
-        "upgrade": {"en": "Upgrade", "id": "Naik paket"},
-        "downgrade": {"en": "Downgrade", "id": "Turun paket"},
-        "interval_switch": {"en": "Billing interval change", "id": "Ganti periode tagihan"},
+        "upgrade": N_("direction", "Upgrade"),
+        "downgrade": N_("direction", "Downgrade"),
+        "interval_switch": N_("direction", "Billing interval change"),
+    },
+    # What an invoice line for a top-up of each balance is called.
+    "top_up_line": {
+        "conversation": N_("top_up_line", "Conversation balance top-up"),
+        "broadcast": N_("top_up_line", "Broadcast balance top-up"),
     },
 }
 
 #: The kinds :func:`label` accepts as ``kind=``, in the order a plain string is looked up.
 KINDS = tuple(_NAMESPACES)
 
-_DOCUMENT: dict[str, dict[str, str]] = {
-    "title": {"en": "Invoice", "id": "Invoice"},
-    "seller": {"en": "From", "id": "Dari"},
-    "buyer": {"en": "Bill to", "id": "Ditagihkan kepada"},
-    "code": {"en": "Invoice number", "id": "Nomor invoice"},
-    "type": {"en": "Invoice type", "id": "Jenis invoice"},
-    "requested_at": {"en": "Request date", "id": "Tanggal permintaan"},
-    "paid_at": {"en": "Paid date", "id": "Tanggal bayar"},
-    "expires_at": {"en": "Pay before", "id": "Bayar sebelum"},
-    "payment_link": {"en": "Pay at", "id": "Bayar di"},
-    "status": {"en": "Status", "id": "Status"},
-    "package": {"en": "Package", "id": "Paket"},
-    "reference": {"en": "Payment reference", "id": "Referensi pembayaran"},
-    "description": {"en": "Description", "id": "Deskripsi"},
-    "period": {"en": "Period", "id": "Periode"},
-    "quantity": {"en": "Qty", "id": "Kuantitas"},
-    "unit_price": {"en": "Unit price", "id": "Harga satuan"},
-    "amount": {"en": "Amount", "id": "Jumlah"},
-    "subtotal": {"en": "Subtotal", "id": "Subtotal"},
-    "tax": {"en": "Tax", "id": "PPN"},
+_DOCUMENT: dict[str, tuple[str, str]] = {
+    "title": N_("document", "Invoice"),
+    "seller": N_("document", "From"),
+    "buyer": N_("document", "Bill to"),
+    "code": N_("document", "Invoice number"),
+    "type": N_("document", "Invoice type"),
+    "requested_at": N_("document", "Request date"),
+    "paid_at": N_("document", "Paid date"),
+    "expires_at": N_("document", "Pay before"),
+    "payment_link": N_("document", "Pay at"),
+    "status": N_("document", "Status"),
+    "package": N_("document", "Package"),
+    "reference": N_("document", "Payment reference"),
+    "description": N_("document", "Description"),
+    "period": N_("document", "Period"),
+    "quantity": N_("document", "Qty"),
+    "unit_price": N_("document", "Unit price"),
+    "amount": N_("document", "Amount"),
+    "subtotal": N_("document", "Subtotal"),
+    "tax": N_("document", "Tax"),
     # ``{base}`` is a fraction such as 11/12: "PPN 12% × 11/12", "Tax 12% on 11/12".
-    "tax_base": {"en": "on {base}", "id": "× {base}"},
-    "tax_included": {"en": "(included)", "id": "(termasuk)"},
-    "total": {"en": "Total", "id": "Total"},
-    "email": {"en": "Email", "id": "Email"},
-    "address": {"en": "Address", "id": "Alamat"},
-    "tax_number": {"en": "Tax number", "id": "NPWP"},
-    "page": {"en": "Page {page} of {pages}", "id": "Halaman {page} dari {pages}"},
-    "none": {"en": "–", "id": "–"},
+    "tax_base": N_("document", "on {base}"),
+    "tax_included": N_("document", "(included)"),
+    "total": N_("document", "Total"),
+    "email": N_("document", "Email"),
+    "address": N_("document", "Address"),
+    "tax_number": N_("document", "Tax number"),
+    "page": N_("document", "Page {page} of {pages}"),
+    "none": N_("document", "–"),
+    # An invoice line's words: a plan period, and the credit for a plan's unused time.
+    "plan_line": N_("document", "{plan} ({interval})"),
+    "credit_line": N_("document", "Unused time on {plan} ({interval})"),
 }
 
 
+def _tag(locale: str | None) -> str:
+    tag = str(locale or "").strip().replace("-", "_")
+    parts = tag.split("_")
+    if parts[0].lower() == "in":  # the legacy code of Indonesian
+        parts[0] = "id"
+    parts[0] = parts[0].lower()
+    return "_".join(part if index == 0 else part.upper() for index, part in enumerate(parts))
+
+
+def _find(tag: str) -> Path | None:
+    """The catalogue file for ``tag``: host directories first, then subkit's own."""
+    if not tag:
+        return None
+    for directory in (*_host_dirs, LOCALE_DIR):
+        found = gettext.find(DOMAIN, str(directory), languages=[tag])
+        if found is None and "_" not in tag:
+            # A bare language finds its one regional catalogue: "id" -> "id_ID".
+            regional = sorted(directory.glob(f"{tag}_*/LC_MESSAGES/{DOMAIN}.mo"))
+            found = str(regional[0]) if regional else None
+        if found is not None:
+            return Path(found)
+    return None
+
+
+@functools.cache
+def _catalogue(locale: str | None) -> tuple[str, gettext.GNUTranslations]:
+    path = _find(_tag(locale)) or _find(_FALLBACK)
+    if path is None:  # pragma: no cover - the package ships its catalogues
+        raise FileNotFoundError(f"subkit's {_FALLBACK} catalogue is missing from {LOCALE_DIR}")
+    with path.open("rb") as file:
+        return path.parent.parent.name, gettext.GNUTranslations(file)
+
+
+def add_locale_dir(directory: str | PathLike[str]) -> None:
+    """Look for catalogues in ``directory`` (``<locale>/LC_MESSAGES/subkit.mo``) first.
+
+    A host ships ``ms_MY/LC_MESSAGES/subkit.mo`` (or overrides ``id_ID``) and calls this
+    once at start-up; later calls put their directory before earlier ones.
+    """
+    path = Path(directory)
+    if path in _host_dirs:
+        _host_dirs.remove(path)
+    _host_dirs.insert(0, path)
+    _catalogue.cache_clear()
+
+
+def catalogue_locale(locale: str | None) -> str:
+    """The locale of the catalogue ``locale`` is shown in: ``"id_ID"``, ``"en"``, ``"ms_MY"``.
+
+    >>> catalogue_locale("id"), catalogue_locale("in-ID"), catalogue_locale("fr_FR")
+    ('id_ID', 'id_ID', 'en')
+    """
+    return _catalogue(locale)[0]
+
+
 def language(locale: str | None) -> str:
-    """The label language for ``locale``: ``"id"`` for Indonesian, else ``"en"``.
+    """The language of the catalogue ``locale`` is shown in: ``"id"``, ``"en"``, ...
 
     >>> language("id_ID"), language("id-ID"), language("en_US"), language("fr")
     ('id', 'id', 'en', 'en')
     """
-    tag = str(locale or "").strip().replace("-", "_").split("_")[0].lower()
-    if tag in ("id", "in"):
-        return "id"
-    return "en"
+    return catalogue_locale(locale).split("_")[0]
+
+
+def translate(message: tuple[str, str], locale: str | None) -> str:
+    """``message`` (a context and an English text, as :func:`N_` marks it) in ``locale``."""
+    context, text = message
+    return _catalogue(locale)[1].pgettext(context, text)
+
+
+def messages() -> tuple[tuple[str, str], ...]:
+    """Every message subkit translates, as (context, English text)."""
+    every = [entry for entries in _NAMESPACES.values() for entry in entries.values()]
+    return tuple(dict.fromkeys([*every, *_DOCUMENT.values()]))
 
 
 def _namespace_of(value: enum.StrEnum) -> str | None:
@@ -128,7 +223,7 @@ def _namespace_of(value: enum.StrEnum) -> str | None:
 
 
 def label(value: enum.StrEnum | str, locale: str | None = "en", *, kind: str | None = None) -> str:
-    """The display label of an enumeration value in ``locale``'s language.
+    """The display label of an enumeration value in ``locale``.
 
     A ``StrEnum`` member finds its own labels (``Balance.BROADCAST`` is "Broadcast balance",
     a ledger entry of kind ``broadcast`` is "Broadcast"). A plain string is looked up in
@@ -137,7 +232,6 @@ def label(value: enum.StrEnum | str, locale: str | None = "en", *, kind: str | N
     Raises:
         KeyError: the value (or ``kind``) has no label.
     """
-    lang = language(locale)
     text = str(value)
     if kind is None and isinstance(value, enum.StrEnum):
         kind = _namespace_of(value)
@@ -147,23 +241,37 @@ def label(value: enum.StrEnum | str, locale: str | None = "en", *, kind: str | N
         entry = _NAMESPACES[kind].get(text)
         if entry is None:
             raise KeyError(f"no {kind} label for {text!r}")
-        return entry[lang]
+        return translate(entry, locale)
     for entries in _NAMESPACES.values():
         if text in entries:
-            return entries[text][lang]
+            return translate(entries[text], locale)
     raise KeyError(f"no label for {text!r}")
 
 
 def labels(kind: str, locale: str | None = "en") -> Mapping[str, str]:
-    """Every label of one ``kind`` (value -> label) in ``locale``'s language."""
-    lang = language(locale)
-    return MappingProxyType({value: entry[lang] for value, entry in _NAMESPACES[kind].items()})
+    """Every label of one ``kind`` (value -> label) in ``locale``."""
+    return MappingProxyType(
+        {value: translate(entry, locale) for value, entry in _NAMESPACES[kind].items()}
+    )
 
 
 def document_labels(locale: str | None = "en") -> Mapping[str, str]:
-    """The field labels of an invoice document in ``locale``'s language (read-only)."""
-    lang = language(locale)
-    return MappingProxyType({key: entry[lang] for key, entry in _DOCUMENT.items()})
+    """The field labels of an invoice document in ``locale`` (read-only)."""
+    return MappingProxyType({key: translate(entry, locale) for key, entry in _DOCUMENT.items()})
 
 
-__all__ = ["KINDS", "LANGUAGES", "document_labels", "label", "labels", "language"]
+__all__ = [
+    "DOMAIN",
+    "KINDS",
+    "LANGUAGES",
+    "LOCALE_DIR",
+    "N_",
+    "add_locale_dir",
+    "catalogue_locale",
+    "document_labels",
+    "label",
+    "labels",
+    "language",
+    "messages",
+    "translate",
+]

@@ -24,6 +24,7 @@ from subkit.labels import document_labels, label, language
 from subkit.money import Money, format_money
 from subkit.plans import Catalogue, Tax, TaxMode
 from subkit.render.inert import address_lines, one_line
+from subkit.render.stored_words import localise_stored
 
 DATE_PATTERN = "d MMM y"
 DATETIME_PATTERN = "d MMM y, HH:mm z"
@@ -78,7 +79,7 @@ class Document:
 
 
 def babel_locale(locale: str) -> str:
-    """A locale Babel knows whose language subkit has labels for (``en`` otherwise)."""
+    """A locale Babel knows whose language subkit has a catalogue for (``en`` otherwise)."""
     lang = language(locale)
     try:
         parsed = Locale.parse(str(locale).replace("-", "_"))
@@ -176,7 +177,7 @@ def build_document(
     loc = babel_locale(wanted)
     lang = language(loc)
     tz = zone(timezone or catalogue.policy.timezone)
-    labels = document_labels(lang)
+    labels = document_labels(wanted)
     dash = labels["none"]
 
     def money(value: Money) -> str:
@@ -194,11 +195,11 @@ def build_document(
         )
     pay_url = payment_url(invoice)
 
-    stamp = label(invoice.status, lang).upper()
+    stamp = label(invoice.status, wanted).upper()
     fields: tuple[tuple[str, str], ...] = (
         (labels["code"], one_line(invoice.code)),
-        (labels["type"], label(invoice.type, lang)),
-        (labels["package"], one_line(invoice.package) or dash),
+        (labels["type"], label(invoice.type, wanted)),
+        (labels["package"], localise_stored(one_line(invoice.package), wanted) or dash),
         (labels["requested_at"], format_moment(invoice.requested_at, tz, loc)),
     )
     if invoice.status is InvoiceStatus.PENDING:
@@ -210,12 +211,12 @@ def build_document(
         paid = format_moment(invoice.paid_at, tz, loc) if invoice.paid_at is not None else dash
         fields += ((labels["paid_at"], paid),)
     fields += (
-        (labels["status"], label(invoice.status, lang)),
+        (labels["status"], label(invoice.status, wanted)),
         (labels["reference"], one_line(invoice.reference) or dash),
     )
     lines = tuple(
         DocumentLine(
-            description=one_line(line.description),
+            description=localise_stored(one_line(line.description), wanted),
             period=format_period(line.period, tz, loc) if line.period is not None else "",
             quantity=str(format_decimal(line.quantity, locale=loc)),
             unit_price=money(line.unit_price),
