@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from subkit.invoice import (
 )
 from subkit.money import Money
 from subkit.paging import Page
-from subkit.plans import Catalogue
+from subkit.plans import Catalogue, Seller, Tax, TaxMode
 from subkit.ports import ReadUnit, Store
 from subkit.subscription import AddOnEvent, AddOnEventKind
 from subkit.wallet import Balance, EntryKind, LedgerEntry
@@ -167,6 +168,8 @@ def full_invoice(code: str, account_id: str) -> Invoice:
         status_at=at(3, 10),
         extra_payments=("PAY-000043",),
         version=3,
+        tax_setting=Tax(TaxMode.EXCLUSIVE, Fraction(12, 100), Fraction(11, 12), tax_top_ups=False),
+        seller=Seller("PT Penjual", "Jl. Thamrin 1", "tagihan@penjual.id", "02.345", "logo.png"),
     )
 
 

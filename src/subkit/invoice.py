@@ -16,7 +16,7 @@ import attrs
 from subkit.cycles import Interval, Period, ensure_aware
 from subkit.errors import InvalidTransition
 from subkit.money import Money, Rounding, round_fraction
-from subkit.plans import Tax, TaxMode
+from subkit.plans import Seller, Tax, TaxMode
 from subkit.wallet import Balance
 
 
@@ -131,6 +131,10 @@ class Invoice:
     # References of payments that arrived after this invoice was already paid (R-INV-4).
     extra_payments: tuple[str, ...] = ()
     version: int = 0
+    # What the invoice was issued under, so a later catalogue change never alters it
+    # (R-INV-8). ``None`` on invoices written before subkit kept them: the catalogue's.
+    tax_setting: Tax | None = None
+    seller: Seller | None = None
 
     @property
     def is_open(self) -> bool:

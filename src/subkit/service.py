@@ -349,6 +349,10 @@ class Billing:
                     payment_window_hours=self.catalogue.policy.payment_window_hours,
                     billing_profile=account.profile,
                 )
+                # Issued under today's tax and seller, kept with the invoice (R-INV-8).
+                invoice = attrs.evolve(
+                    invoice, tax_setting=self.catalogue.policy.tax, seller=self.catalogue.seller
+                )
                 unit.add_invoice(invoice)
                 account, replaced = orders.placed(account, purchase, invoice)
                 self._save(unit, now, account, ())

@@ -166,9 +166,10 @@ def build_document(
     locale: str | None = None,
     timezone: str | None = None,
 ) -> Document:
-    """Localise ``invoice`` for display with ``catalogue``'s seller and tax setting.
+    """Localise ``invoice`` for display, with the seller and tax setting it was issued with.
 
-    ``locale`` and ``timezone`` default to the catalogue's policy.
+    Invoices written before subkit kept those show ``catalogue``'s; ``locale`` and
+    ``timezone`` default to the catalogue's policy.
 
     Raises:
         InvalidTime: ``timezone`` is not an IANA zone name.
@@ -183,7 +184,8 @@ def build_document(
     def money(value: Money) -> str:
         return format_money(value, loc)
 
-    seller = catalogue.seller
+    # An invoice shows the seller and tax it was issued with; older ones the catalogue's.
+    seller = invoice.seller or catalogue.seller
     seller_block = _party(
         seller.name, seller.address, seller.email, seller.tax_number, labels["tax_number"]
     )
@@ -224,7 +226,7 @@ def build_document(
         )
         for line in invoice.lines
     )
-    tax = catalogue.policy.tax
+    tax = invoice.tax_setting or catalogue.policy.tax
     taxable = tax.mode is not TaxMode.NONE and (
         invoice.type is not InvoiceType.TOP_UP or tax.tax_top_ups
     )
