@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import billing_run, charge_memory, charge_sqlite, history, quote
+from bench import billing_run, charge_memory, charge_sqlite, history, quote, read_latency
 from bench._common import Row, Section, fmt, machine, now_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 FINDINGS = Path(__file__).resolve().parent / "findings.md"
-NAMES = ("charge_sqlite", "charge_memory", "billing_run", "history", "quote")
+NAMES = ("charge_sqlite", "charge_memory", "billing_run", "history", "quote", "read_latency")
 
 
 def plan(quick: bool) -> dict[str, Callable[[], Section]]:
@@ -38,6 +38,9 @@ def plan(quick: bool) -> dict[str, Callable[[], Section]]:
             sizes=(10_000, 1_000_000), rounds=5 if not quick else 3, seconds=seconds / 2
         ),
         "quote": lambda: quote.run(rounds=rounds, seconds=seconds),
+        "read_latency": lambda: read_latency.run(
+            size=sizes[1], rounds=2 if quick else 4, seconds=3.0 if quick else 8.0
+        ),
     }
 
 
@@ -134,6 +137,7 @@ _TITLES = {
     "Billing run, SQLite": "bench.billing_run",
     "History paging, SQLite": "bench.history",
     "Quote, in memory": "bench.quote",
+    "Read latency, SQLite": "bench.read_latency",
 }
 
 
