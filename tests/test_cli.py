@@ -665,6 +665,16 @@ class TestRun:
         again = acme("run", now=NEXT_PERIOD, json_=True).json()
         assert again == {"until": NEXT_PERIOD, "accounts": [], "counts": {}}
 
+    def test_run_also_reconciles_pending_invoices(self, acme: Run) -> None:
+        """R-GW-3: ``run`` asks the gateway about pending invoices older than 15 minutes (the
+        command line's fake gateway knows of no payment, so they stay pending)."""
+        acme("top-up", "acme", "conversation", "50000")
+        assert acme("run", now=NOW, json_=True).json()["counts"] == {}  # too young
+        counts = acme("run", now="2026-01-10T09:20:00+07:00", json_=True).json()["counts"]
+        assert counts == {"reconcile_checked": 1, "reconcile_unchanged": 1}
+        text = acme("run", now="2026-01-10T09:21:00+07:00").out
+        assert rows(text)["reconcile_checked"] == ["1"]
+
     def test_run_shows_progress_for_many_accounts(
         self, cli: Run, monkeypatch: pytest.MonkeyPatch
     ) -> None:

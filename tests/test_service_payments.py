@@ -209,8 +209,11 @@ class TestCheckout:
         assert pending.status is InvoiceStatus.PENDING
 
         retried = billing.top_up(account, "conversation", 50_000, idempotency_key="order-1")
-        assert retried.invoice == pending
         assert retried.payment is not None
+        # The same invoice, now keeping its session (R-GW-4).
+        assert retried.invoice == attrs.evolve(
+            pending, payment=retried.payment, version=pending.version + 1
+        )
         assert [r.invoice_code for r in gateway.requests] == [pending.code]
         assert store._state.sequence == 1
         # The session is remembered: a third call asks the gateway nothing more.

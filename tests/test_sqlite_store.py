@@ -400,6 +400,27 @@ def test_a_version_1_database_is_migrated_forward_on_open(
         SqliteStore(path)
 
 
+def test_a_version_1_file_gains_the_pending_invoices_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MIGRATIONS[2] (R-GW-3): reconcile's index is added to a file made before it."""
+    path = tmp_path / "v1.db"
+    monkeypatch.setattr(sqlite_module, "MIGRATIONS", sqlite_module.MIGRATIONS[:1])
+    SqliteStore(path).close()
+    monkeypatch.undo()
+    with SqliteStore(path) as store:
+        conn = store.connection()
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "invoices_by_status" in names
+        newest = len(sqlite_module.MIGRATIONS)
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(newest,)]
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT data FROM invoices INDEXED BY invoices_by_status"
+            " WHERE status = 'pending' AND requested_at_us < 1 ORDER BY requested_at_us, code"
+        ).fetchall()
+        assert "USE TEMP B-TREE" not in str(plan)  # read in index order, no sort
+
+
 def test_a_failing_migration_changes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

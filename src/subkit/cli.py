@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TextIO
 
+import attrs
 from babel.numbers import format_decimal
 
 from subkit.cycles import Interval, zone
@@ -49,7 +50,7 @@ from subkit.invoice import BillingProfile, Invoice, InvoiceStatus, InvoiceType, 
 from subkit.lifecycle import OrderSummary
 from subkit.money import Money, format_money
 from subkit.plans import Catalogue
-from subkit.ports import Clock, Store
+from subkit.ports import Clock, ReconcilingGateway, Store
 from subkit.serialize import to_dict
 from subkit.service import Billing, Checkout, PaymentEvent
 from subkit.subscription import Subscription
@@ -711,6 +712,14 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
             report = s.billing.advance(progress=progress.account)
         finally:
             progress.finish()
+        if isinstance(s.billing.gateway, ReconcilingGateway):
+            # Ask the gateway about pending invoices whose webhook may be lost (R-GW-3).
+            found = s.billing.reconcile()
+            report = attrs.evolve(
+                report,
+                accounts=tuple(dict.fromkeys(report.accounts + found.accounts)),
+                counts={**report.counts, **{f"reconcile_{k}": n for k, n in found.counts.items()}},
+            )
         if s.json:
             _emit_json(out, report)
             return 0

@@ -42,6 +42,7 @@ from subkit.invoice import (
     InvoiceStatus,
     InvoiceType,
     Order,
+    PaymentSession,
     PaymentStatus,
 )
 from subkit.money import Money
@@ -170,6 +171,9 @@ def full_invoice(code: str, account_id: str) -> Invoice:
         version=3,
         tax_setting=Tax(TaxMode.EXCLUSIVE, Fraction(12, 100), Fraction(11, 12), tax_top_ups=False),
         seller=Seller("PT Penjual", "Jl. Thamrin 1", "tagihan@penjual.id", "02.345", "logo.png"),
+        payment=PaymentSession(
+            "https://pay.example/INV-2025-01-000001", "PAY-000042", at(4, 9, 30).astimezone(JAKARTA)
+        ),
     )
 
 
@@ -599,6 +603,34 @@ class StoreContract:
         with store.transaction() as unit:
             assert invoices(unit, "acme", status=InvoiceStatus.PAID, limit=1) == ["I-2", "I-1"]
             assert invoices(unit, "acme", limit=3) == ["I-3", "I-2", "I-1", "I-4"]
+
+    def test_pending_invoices_by_request_time(self, store: Store) -> None:
+        """R-GW-3: pending only, ``requested_at < requested_before`` (exclusive), oldest
+        first with ties by code, at most ``limit``; a status change moves one out."""
+        self.seed(store, "acme", "other")
+        made = [
+            make_invoice("I-3", "acme", at(5)),
+            make_invoice("I-1", "acme", at(5).astimezone(JAKARTA)),  # same instant, code first
+            make_invoice("I-2", "other", at(2)),
+            make_invoice("I-4", "acme", at(1), status=InvoiceStatus.PAID),
+            make_invoice("I-5", "acme", at(3), status=InvoiceStatus.EXPIRED),
+            make_invoice("I-6", "acme", at(9)),
+        ]
+        with store.transaction() as unit:
+            for invoice in made:
+                unit.add_invoice(invoice)
+        with store.transaction() as unit:
+            found = unit.pending_invoices(at(9), limit=10)
+            assert [i.code for i in found] == ["I-2", "I-1", "I-3"]
+            assert found[0] == made[2]
+            assert [i.code for i in unit.pending_invoices(at(9), limit=2)] == ["I-2", "I-1"]
+            assert [i.code for i in unit.pending_invoices(at(2), limit=9)] == []
+            assert [i.code for i in unit.pending_invoices(at(10), limit=9)][-1] == "I-6"
+            unit.update_invoice(attrs.evolve(made[2], status=InvoiceStatus.PAID, version=1))
+            # The unit reads its own write.
+            assert [i.code for i in unit.pending_invoices(at(9), limit=9)] == ["I-1", "I-3"]
+        with store.transaction() as unit:
+            assert [i.code for i in unit.pending_invoices(at(9), limit=9)] == ["I-1", "I-3"]
 
     # -- idempotency ------------------------------------------------------------------------------
 

@@ -110,6 +110,15 @@ class Order:
 
 
 @attrs.frozen
+class PaymentSession:
+    """Where the customer pays: the gateway's redirect URL and its reference (R-GW-4)."""
+
+    redirect_url: str
+    reference: str
+    expires_at: datetime
+
+
+@attrs.frozen
 class Invoice:
     code: str
     account_id: str
@@ -135,6 +144,8 @@ class Invoice:
     # (R-INV-8). ``None`` on invoices written before subkit kept them: the catalogue's.
     tax_setting: Tax | None = None
     seller: Seller | None = None
+    # The gateway's payment session, saved when the gateway answered the checkout (R-GW-4).
+    payment: PaymentSession | None = None
 
     @property
     def is_open(self) -> bool:
@@ -225,6 +236,7 @@ __all__ = [
     "InvoiceStatus",
     "InvoiceType",
     "Order",
+    "PaymentSession",
     "PaymentStatus",
     "Totals",
     "can_move",

@@ -18,7 +18,14 @@ import attrs
 from subkit.account import Account
 from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord
-from subkit.invoice import BillingProfile, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
+from subkit.invoice import (
+    BillingProfile,
+    Invoice,
+    InvoiceStatus,
+    InvoiceType,
+    PaymentSession,
+    PaymentStatus,
+)
 from subkit.money import Money
 from subkit.paging import Page
 from subkit.plans import Usage
@@ -55,15 +62,6 @@ class PaymentEvent:
     amount: Money
     event_id: str | None = None
     at: datetime | None = None
-
-
-@attrs.frozen
-class PaymentSession:
-    """Where the customer pays: the gateway's redirect URL and its reference."""
-
-    redirect_url: str
-    reference: str
-    expires_at: datetime
 
 
 @runtime_checkable
@@ -171,6 +169,13 @@ class ReadUnit(Protocol):
     # -- invoices ---------------------------------------------------------------------------
     def get_invoice(self, code: str) -> Invoice | None:
         """Return the invoice with ``code``, or ``None``."""
+        ...
+
+    def pending_invoices(self, requested_before: datetime, *, limit: int) -> list[Invoice]:
+        """At most ``limit`` invoices in status ``pending`` whose ``requested_at`` is before
+        ``requested_before`` (exclusive), oldest first (ties by code). Must read only those
+        rows, in the order of an index on ``(status, requested_at)``, never scan every
+        invoice: ``billing.reconcile`` calls it to ask the gateway about them (R-GW-3)."""
         ...
 
     def invoice_page(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ from subkit.errors import (
     InvalidTime,
     InvoiceNotFound,
     PaymentAmountMismatch,
+    SubkitError,
 )
 from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord, fingerprint, replay
@@ -57,6 +58,7 @@ from subkit.ports import (
     PaymentGateway,
     PaymentRequest,
     PaymentSession,
+    ReconcilingGateway,
     Store,
     UnitOfWork,
     UsageSource,
@@ -65,6 +67,7 @@ from subkit.serialize import from_dict, to_dict
 from subkit.subscription import AddOnEvent, Subscription
 from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
 
+log = logging.getLogger("subkit.billing")
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 _log = logging.getLogger("subkit")
@@ -137,6 +140,9 @@ class _Outcome:
     """What one unit of work leaves to do after it commits."""
 
     events: list[DomainEvent] = attrs.field(factory=list)
+    # Payment sessions of invoices this unit cancelled or expired: the gateway is asked to
+    # cancel them once the unit has committed (R-GW-4).
+    dead_sessions: list[tuple[str, str]] = attrs.field(factory=list)
 
 
 class Billing:
@@ -182,8 +188,22 @@ class Billing:
                     raise
                 continue
             self._publish(outcome.events)
+            self._cancel_sessions(outcome.dead_sessions)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _cancel_sessions(self, sessions: Sequence[tuple[str, str]]) -> None:
+        """Ask the gateway to cancel dead invoices' payments: best effort, after the commit.
+
+        A failure is logged and left: the invoice is already cancelled or expired in the
+        store, and a payment made anyway is still applied or flagged (R-INV-5)."""
+        if not sessions or not isinstance(self.gateway, ReconcilingGateway):
+            return
+        for code, reference in sessions:
+            try:
+                self.gateway.cancel(code, reference)
+            except Exception as error:  # the gateway's failure must not fail the host's call
+                log.warning("could not cancel the payment of %s: %s", code, type(error).__name__)
 
     def _publish(self, events: Sequence[DomainEvent]) -> None:
         if events and self.events is not None:
@@ -211,9 +231,9 @@ class Billing:
         self, unit: UnitOfWork, before: Account, caught: CatchUp, out: _Outcome, until: datetime
     ) -> Account:
         for code, at in caught.expired_invoices:
-            self._void(unit, code, InvoiceStatus.EXPIRED, at)
+            self._void(unit, code, InvoiceStatus.EXPIRED, at, out)
         for code, at in caught.cancelled_invoices:
-            self._void(unit, code, InvoiceStatus.CANCELLED, at)
+            self._void(unit, code, InvoiceStatus.CANCELLED, at, out)
         unit.append_entries(caught.entries)
         as_of = until if before.as_of is None else max(before.as_of, until)
         saved = attrs.evolve(caught.account, version=before.version + 1, as_of=as_of)
@@ -228,10 +248,14 @@ class Billing:
         caught = accounts.apply_step(account, self.catalogue, step)
         return self._apply_catch_up(unit, account, caught, out, step.at).subscription
 
-    def _void(self, unit: UnitOfWork, code: str, status: InvoiceStatus, at: datetime) -> None:
+    def _void(
+        self, unit: UnitOfWork, code: str, status: InvoiceStatus, at: datetime, out: _Outcome
+    ) -> None:
         invoice = unit.get_invoice(code)
         if invoice is not None and invoice.status is InvoiceStatus.PENDING:
             unit.update_invoice(move(invoice, status, at, version=invoice.version + 1))
+            if invoice.payment is not None:
+                out.dead_sessions.append((code, invoice.payment.reference))
 
     def _save(
         self,
@@ -324,7 +348,7 @@ class Billing:
                 )
                 self._save(unit, now, account, entries)
                 for old in replaced:
-                    self._void(unit, old, InvoiceStatus.CANCELLED, now)
+                    self._void(unit, old, InvoiceStatus.CANCELLED, now, out)
                 out.events.extend(events)
                 checkout = Checkout(None, None)
             else:
@@ -357,7 +381,7 @@ class Billing:
                 account, replaced = orders.placed(account, purchase, invoice)
                 self._save(unit, now, account, ())
                 for old in replaced:
-                    self._void(unit, old, InvoiceStatus.CANCELLED, now)
+                    self._void(unit, old, InvoiceStatus.CANCELLED, now, out)
                 out.events.append(
                     DomainEvent(
                         "invoice.created",
@@ -399,18 +423,32 @@ class Billing:
                 requested_at=invoice.requested_at,
             )
         )
-        checkout = Checkout(invoice, session)
-        if key is not None:
 
-            def remember(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
+        def remember(unit: UnitOfWork, now: datetime, out: _Outcome) -> Checkout:
+            # The invoice keeps its session (R-GW-4), whatever happened to it meanwhile.
+            current = unit.get_invoice(invoice.code) or invoice
+            if current.payment is None:
+                current = attrs.evolve(current, payment=session, version=current.version + 1)
+                unit.update_invoice(current)
+            checkout = Checkout(current, session)
+            if key is not None:
                 unit.put_record(
                     IdempotencyRecord(
                         invoice.account_id, "checkout", key, print_, to_dict(checkout)
                     )
                 )
+            return checkout
 
-            self._write(remember)
-        return checkout
+        if key is not None:
+            return self._write(remember)
+        try:
+            return self._write(remember)
+        except Exception as error:
+            # Without a key the host cannot retry into this checkout, so the session the
+            # gateway gave is returned anyway; the invoice just does not keep it (reconcile
+            # and cancel then find the payment by invoice code).
+            log.warning("could not keep the payment session of %s: %s", invoice.code, error)
+            return Checkout(invoice, session)
 
     def top_up(
         self,
@@ -959,6 +997,60 @@ class Billing:
                 if progress is not None:
                     progress(processed)
         return RunReport(until=until, accounts=tuple(touched), counts=dict(counts))
+
+    def reconcile(
+        self, *, older_than: timedelta = timedelta(minutes=15), limit: int = 500
+    ) -> RunReport:
+        """Ask the gateway about pending invoices requested more than ``older_than`` ago and
+        apply what it reports through :meth:`apply_payment` (R-GW-3): a lost webhook costs
+        minutes, not money.
+
+        Needs a :class:`~subkit.ports.ReconcilingGateway`; with any other gateway it does
+        nothing. ``counts`` has ``checked``, one count per status applied (``paid``,
+        ``failed``, ...), ``unchanged`` (nothing final at the gateway yet), ``errors`` (the
+        gateway failed; the invoice is asked again next time) and ``refused`` (the report was
+        refused, e.g. ``PaymentAmountMismatch``). Idempotent: run it from cron.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidArgument("limit must be a positive int", argument="limit", value=limit)
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise InvalidArgument(
+                "older_than must be a non-negative timedelta",
+                argument="older_than",
+                value=older_than,
+            )
+        now = self._now()
+        counts: Counter[str] = Counter()
+        touched: list[str] = []
+        gateway = self.gateway
+        if not isinstance(gateway, ReconcilingGateway):
+            return RunReport(until=now, accounts=(), counts={})
+        with self.store.transaction() as unit:
+            pending = unit.pending_invoices(now - older_than, limit=limit)
+        for invoice in pending:
+            counts["checked"] += 1
+            reference = invoice.payment.reference if invoice.payment is not None else None
+            try:
+                event = gateway.status(invoice.code, reference)
+            except Exception as error:  # one gateway failure must not stop the run
+                log.warning(
+                    "reconcile: status of %s failed: %s", invoice.code, type(error).__name__
+                )
+                counts["errors"] += 1
+                continue
+            if event is None or event.invoice_code != invoice.code:
+                counts["unchanged"] += 1
+                continue
+            try:
+                self.apply_payment(event)
+            except SubkitError as error:
+                log.warning("reconcile: %s refused: %s", invoice.code, error.code)
+                counts["refused"] += 1
+                continue
+            counts[str(event.status)] += 1
+            if invoice.account_id not in touched:
+                touched.append(invoice.account_id)
+        return RunReport(until=now, accounts=tuple(touched), counts=dict(counts))
 
     def _advance_account(self, account_id: str, until: datetime) -> dict[str, int]:
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> dict[str, int]:

@@ -164,6 +164,16 @@ class _MemoryUnit:
         self.invoice_bases.setdefault(invoice.code, current.version)
         self.invoices[invoice.code] = invoice
 
+    def pending_invoices(self, requested_before: datetime, *, limit: int) -> list[Invoice]:
+        # A fake: it scans, where a real store reads an index on (status, requested_at).
+        merged = {**self._state.invoices, **self.invoices}
+        pending = sorted(
+            (invoice.requested_at, code, invoice)
+            for code, invoice in merged.items()
+            if invoice.status is InvoiceStatus.PENDING and invoice.requested_at < requested_before
+        )
+        return [invoice for _, _, invoice in pending[:limit]]
+
     def invoice_page(
         self,
         account_id: str,

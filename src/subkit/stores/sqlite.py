@@ -164,7 +164,12 @@ def _events_outbox(conn: sqlite3.Connection) -> None:
 
 #: Forward migrations: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
 #: Each runs inside the opening transaction; append, never edit or reorder.
-MIGRATIONS: list[Migration] = [_initial_schema, _events_outbox]
+def _pending_invoices_index(conn: sqlite3.Connection) -> None:
+    # billing.reconcile reads pending invoices by request time (R-GW-3): one range of this.
+    conn.execute("CREATE INDEX invoices_by_status ON invoices (status, requested_at_us, code)")
+
+
+MIGRATIONS: list[Migration] = [_initial_schema, _events_outbox, _pending_invoices_index]
 
 
 # -- the unit of work -------------------------------------------------------------------------
@@ -476,6 +481,16 @@ class SqliteUnit:
                 f"(expected stored version {invoice.version - 1})",
                 invoice_code=invoice.code,
             )
+
+    def pending_invoices(self, requested_before: datetime, *, limit: int) -> list[Invoice]:
+        # A range read of the status index in its own order: no scan, no sort (R-GW-3).
+        rows = self._all(
+            "SELECT data FROM invoices INDEXED BY invoices_by_status"
+            " WHERE status = 'pending' AND requested_at_us < ?"
+            " ORDER BY requested_at_us, code LIMIT ?",
+            (to_us(requested_before), limit),
+        )
+        return [from_dict(Invoice, json.loads(row[0])) for row in rows]
 
     def invoice_page(
         self,
