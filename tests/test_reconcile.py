@@ -9,19 +9,15 @@ import httpx
 import pytest
 
 from conftest import PROFILE, START
+from helpers import idr
 from subkit.errors import GatewayError, InvalidArgument
 from subkit.invoice import InvoiceStatus, PaymentStatus
-from subkit.money import Money
 from subkit.plans import Catalogue
 from subkit.ports import PaymentEvent, PaymentSession
 from subkit.service import Billing
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore
 from test_gateway_xendit import Recorder, fixture
 from test_gateway_xendit import gateway as xendit
-
-
-def idr(amount: int) -> Money:
-    return Money(amount, "IDR")
 
 
 def paid(code: str, amount: int, reference: str = "PAY-000001") -> PaymentEvent:
