@@ -277,7 +277,7 @@ class TestPayments:
         assert sink.events[-1].facts == {
             "invoice_code": invoice.code,
             "reference": "GW-2",
-            "amount": 50_000,
+            "amount": {"amount": 50_000, "currency": "IDR"},
         }
         # The same duplicate again is not recorded twice.
         assert pay(billing, checkout, "GW-2") == invoice

@@ -17,7 +17,7 @@ import attrs
 from subkit import subscription as subs
 from subkit import wallet as wallets
 from subkit.cycles import zone
-from subkit.events import DomainEvent
+from subkit.events import AddOnBought, AddOnEnded, DomainEvent, InvoiceExpired, make_event
 from subkit.invoice import BillingProfile
 from subkit.plans import Catalogue
 from subkit.subscription import AddOnEvent, AddOnEventKind, ScheduledChange, Subscription
@@ -129,7 +129,7 @@ def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp
             del pending[code]
             expired.append((code, at))
             counts["invoice_expired"] += 1
-            events.append(DomainEvent("invoice.expired", account_id, at, {"invoice_code": code}))
+            events.append(make_event(account_id, at, InvoiceExpired(code)))
             account = attrs.evolve(account, subscription=void_invoice(sub, code), pending=pending)
             continue
         if step_at > until:
@@ -177,17 +177,16 @@ def apply_step(account: Account, catalogue: Catalogue, step: subs.Step) -> Catch
     counts = Counter(step.kinds)
     counts["invoice_cancelled"] += len(cancelled)
     account_id = account.account_id
-    kinds = {"addon.ended": AddOnEventKind.ENDED, "addon.bought": AddOnEventKind.BOUGHT}
     ended = [
         AddOnEvent(
             step.at,
-            str(facts["addon"]),
-            kinds[name],
-            int(str(facts["quantity"])),
-            str(facts["invoice_code"]) if facts.get("invoice_code") else None,
+            facts.addon,
+            AddOnEventKind.ENDED if isinstance(facts, AddOnEnded) else AddOnEventKind.BOUGHT,
+            facts.quantity,
+            facts.invoice_code if isinstance(facts, AddOnBought) else None,
         )
-        for name, facts in step.events
-        if name in kinds
+        for facts in step.events
+        if isinstance(facts, AddOnEnded | AddOnBought)
     ]
     return CatchUp(
         account=attrs.evolve(
@@ -199,9 +198,7 @@ def apply_step(account: Account, catalogue: Catalogue, step: subs.Step) -> Catch
         ),
         entries=tuple(entries),
         cancelled_invoices=tuple(cancelled),
-        events=tuple(
-            DomainEvent(name, account_id, step.at, dict(facts)) for name, facts in step.events
-        ),
+        events=tuple(make_event(account_id, step.at, facts) for facts in step.events),
         counts={kind: n for kind, n in counts.items() if n},
     )
 

@@ -16,7 +16,7 @@ from dateutil.relativedelta import relativedelta
 
 from subkit.cycles import ensure_aware
 from subkit.errors import InvalidTime
-from subkit.events import DomainEvent
+from subkit.events import DomainEvent, validate
 from subkit.plans import Usage
 from subkit.ports import PaymentEvent, PaymentRequest, PaymentSession
 
@@ -93,12 +93,21 @@ class FakeGateway:
 
 
 class RecordingSink:
-    """An event sink that keeps what it receives, in order."""
+    """An event sink that keeps what it receives, in order.
+
+    It checks each event as it arrives: stored (a non-empty ``id``) and with exactly its
+    name's shape of facts (:func:`subkit.events.validate`), so every test that records
+    events also checks every event subkit made in it.
+    """
 
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []
 
     def publish(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            if not event.id:
+                raise ValueError(f"{event.name} was published without a store id")
+            validate(event)
         self.events.extend(events)
 
     def names(self) -> list[str]:

@@ -37,7 +37,16 @@ from subkit.errors import (
     NotRenewable,
     SamePlan,
 )
-from subkit.events import DomainEvent
+from subkit.events import (
+    AddOnBought,
+    DomainEvent,
+    SubscriptionCancelling,
+    SubscriptionChangeCancelled,
+    SubscriptionChanged,
+    SubscriptionChangeScheduled,
+    SubscriptionRenewed,
+    make_event,
+)
 from subkit.invoice import InvoiceLine, InvoiceType, Order, compute_totals
 from subkit.money import Money
 from subkit.plans import Catalogue, ChangeTiming, Direction, Limits, Reduction, Usage
@@ -381,7 +390,7 @@ def cancel_change(sub: Subscription, at: datetime) -> subs.Step:
         at,
         ("change_cancelled",),
         cancel_invoices=(change.invoice_code,) if change.invoice_code else (),
-        events=(("subscription.change_cancelled", {"plan": change.plan}),),
+        events=(SubscriptionChangeCancelled(change.plan),),
     )
 
 
@@ -557,7 +566,7 @@ def unsubscribe(sub: Subscription, catalogue: Catalogue, at: datetime) -> subs.S
         at,
         ("cancelling",),
         cancel_invoices=tuple(code for code in codes if code),
-        events=(("subscription.cancelling", {"ends_at": sub.paid_through.isoformat()}),),
+        events=(SubscriptionCancelling(sub.paid_through),),
     )
 
 
@@ -637,13 +646,10 @@ def apply_order(
                 merged[code] = merged.get(code, 0) + quantity
             change = attrs.evolve(change, addons=merged)
         sub = attrs.evolve(sub, addons=addons, scheduled_change=change)
-        events.append(
-            DomainEvent(
-                "addon.bought",
-                sub.account_id,
-                at,
-                {"addons": dict(order.addons), "invoice_code": invoice_code},
-            )
+        events.extend(
+            make_event(sub.account_id, at, AddOnBought(code, quantity, invoice_code))
+            for code, quantity in order.addons.items()
+            if quantity > 0
         )
     elif type is InvoiceType.RENEWAL:
         assert order.end is not None
@@ -658,16 +664,10 @@ def apply_order(
         if was_past_due:
             granted = grant_month(wallet, catalogue, sub.plan, sub, at)
             wallet, entries = granted.wallet, list(granted.entries)
-        events.append(
-            DomainEvent(
-                "subscription.renewed",
-                sub.account_id,
-                at,
-                {"paid_through": order.end.isoformat(), "invoice_code": invoice_code},
-            )
-        )
+        events.append(make_event(sub.account_id, at, SubscriptionRenewed(order.end, invoice_code)))
     elif order.immediate:
         assert order.plan is not None and order.interval is not None
+        previous_plan = sub.plan
         if order.start is not None and sub.status is SubscriptionStatus.PAST_DUE:
             if order.interval == sub.interval:
                 sub = attrs.evolve(
@@ -700,12 +700,16 @@ def apply_order(
         for code, quantity in order.addons.items():
             addon_events.append(AddOnEvent(at, code, AddOnEventKind.BOUGHT, quantity, invoice_code))
         events.append(
-            DomainEvent(
-                "subscription.changed",
+            make_event(
                 sub.account_id,
                 at,
-                {"plan": order.plan, "interval": str(order.interval), "invoice_code": invoice_code},
+                SubscriptionChanged(order.plan, order.interval, previous_plan, invoice_code),
             )
+        )
+        events.extend(
+            make_event(sub.account_id, at, AddOnBought(code, quantity, invoice_code))
+            for code, quantity in order.addons.items()
+            if quantity > 0
         )
     else:
         assert order.plan is not None and order.interval is not None and order.start is not None
@@ -728,15 +732,10 @@ def apply_order(
             paid_through=max(sub.paid_through, paid_through),
         )
         events.append(
-            DomainEvent(
-                "subscription.change_scheduled",
+            make_event(
                 sub.account_id,
                 at,
-                {
-                    "plan": order.plan,
-                    "effective_at": order.start.isoformat(),
-                    "invoice_code": invoice_code,
-                },
+                SubscriptionChangeScheduled(order.plan, order.interval, order.start, invoice_code),
             )
         )
     return Applied(

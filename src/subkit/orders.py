@@ -13,7 +13,7 @@ import attrs
 
 from subkit import wallet as wallets
 from subkit.account import Account
-from subkit.events import DomainEvent
+from subkit.events import BalanceToppedUp, DomainEvent, make_event
 from subkit.invoice import (
     Invoice,
     InvoiceLine,
@@ -141,15 +141,8 @@ def apply_effect(
         change = wallets.credit_top_up(
             account.wallet, order.balance, order.amount, at, invoice_code=invoice_code or ""
         )
-        event = DomainEvent(
-            "balance.topped_up",
-            account.account_id,
-            at,
-            {
-                "balance": str(order.balance),
-                "amount": order.amount.amount,
-                "invoice_code": invoice_code,
-            },
+        event = make_event(
+            account.account_id, at, BalanceToppedUp(order.balance, order.amount, invoice_code)
         )
         return Applied(attrs.evolve(account, wallet=change.wallet), change.entries, (event,))
     from subkit import lifecycle

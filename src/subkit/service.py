@@ -8,6 +8,7 @@ to the gateway and publish events. No billing rule lives here.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,22 @@ from subkit.errors import (
     PaymentAmountMismatch,
     SubkitError,
 )
-from subkit.events import DomainEvent
+from subkit.events import (
+    AddOnStopped,
+    BalanceAdjusted,
+    DomainEvent,
+    InvoiceCancelled,
+    InvoiceCreated,
+    InvoiceExpired,
+    InvoiceFailed,
+    InvoicePaid,
+    InvoiceRefunded,
+    InvoiceUnapplied,
+    PaymentDuplicate,
+    SubscriptionOpened,
+    SubscriptionResumed,
+    make_event,
+)
 from subkit.idempotency import IdempotencyRecord, fingerprint, replay
 from subkit.invoice import (
     BillingProfile,
@@ -73,6 +89,9 @@ E = TypeVar("E", bound=StrEnum)
 _log = logging.getLogger("subkit")
 
 MAX_ATTEMPTS = 5
+DELIVERY_PAGE = 500  # events claimed and published at a time
+EVENT_LEASE = timedelta(minutes=5)  # how long a claimed event is not handed to another
+PRUNE_BATCH = 1000  # events deleted per transaction
 RUN_BATCH = 500  # accounts the billing run asks the store for at a time
 
 
@@ -169,6 +188,8 @@ class Billing:
                 "the catalogue has no [seller] name: invoices will print a dash as the seller; "
                 "an Indonesian tax invoice needs the seller's name, address and NPWP"
             )
+        # Events of another process (or of a sink error) may be waiting: the first call looks.
+        self._maybe_pending = True
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -183,11 +204,19 @@ class Billing:
             try:
                 with self.store.transaction() as unit:
                     result = work(unit, now, outcome)
+                    # The events commit with the change or not at all (R-EVT-1).
+                    if outcome.events:
+                        unit.add_events(outcome.events)
             except ConcurrencyConflict:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
                 continue
-            self._publish(outcome.events)
+            if outcome.events or self._maybe_pending:
+                try:
+                    self._deliver(DELIVERY_PAGE)
+                except Exception:  # the change committed: report it, never fail the call
+                    self._maybe_pending = True
+                    _log.exception("delivering events after a commit failed; they stay pending")
             self._cancel_sessions(outcome.dead_sessions)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
@@ -205,9 +234,73 @@ class Billing:
             except Exception as error:  # the gateway's failure must not fail the host's call
                 log.warning("could not cancel the payment of %s: %s", code, type(error).__name__)
 
-    def _publish(self, events: Sequence[DomainEvent]) -> None:
-        if events and self.events is not None:
-            self.events.publish(list(events))
+    def _deliver(self, limit: int) -> int:
+        """Hand pending events to the sink, oldest first, a page at a time (R-EVT-2).
+
+        Never raises for the sink: a committed call must not fail because of it. A sink error
+        is logged on the ``subkit`` logger and its events are released for the next try.
+        """
+        if self.events is None or limit <= 0:
+            return 0
+        owner = uuid.uuid4().hex
+        delivered = 0
+        while delivered < limit:
+            now = self._now()
+            page_size = min(DELIVERY_PAGE, limit - delivered)
+            with self.store.transaction() as unit:
+                page = unit.claim_events(
+                    owner=owner, now=now, lease_until=now + EVENT_LEASE, limit=page_size
+                )
+            if not page:
+                self._maybe_pending = False
+                break
+            try:
+                self.events.publish(page)
+            except Exception:
+                _log.exception("the event sink failed; %d events stay pending", len(page))
+                self._maybe_pending = True
+                with self.store.transaction() as unit:
+                    unit.release_events([event.id for event in page], owner=owner)
+                break
+            with self.store.transaction() as unit:
+                unit.mark_delivered([event.id for event in page], at=self._now())
+            delivered += len(page)
+            if len(page) < page_size:
+                self._maybe_pending = False
+                break
+        return delivered
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def deliver_events(self, *, limit: int = 1000) -> int:
+        """Hand pending events to the sink, oldest first; return how many were delivered
+        (R-EVT-3). Safe to run in several processes at once: each event is leased to one
+        of them at a time. Without a sink, delivers nothing."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidQuantity(f"limit must be a positive int, got {limit!r}")
+        return self._deliver(limit)
+
+    def event_feed(
+        self, account_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[DomainEvent]:
+        """The account's events, oldest first, delivered or not (R-EVT-4)."""
+        self._check_range(None, None, limit)
+        with self.store.snapshot() as view:
+            if view.get_account(account_id) is None:
+                raise AccountNotFound(f"no account {account_id!r}", account_id=account_id)
+            return view.event_page(account_id, cursor=cursor, limit=limit)
+
+    def prune_events(self, before: datetime) -> int:
+        """Delete delivered events that happened before ``before``; return how many.
+        Pending events are kept until delivered."""
+        ensure_aware(before, "before")
+        pruned = 0
+        while True:
+            with self.store.transaction() as unit:
+                batch = unit.prune_events(before, limit=PRUNE_BATCH)
+            pruned += batch
+            if batch < PRUNE_BATCH:
+                return pruned
 
     def _load(self, unit: UnitOfWork, account_id: str, now: datetime, out: _Outcome) -> Account:
         """Load an account and apply what is due for it up to ``now`` (R-TIME)."""
@@ -256,6 +349,8 @@ class Billing:
             unit.update_invoice(move(invoice, status, at, version=invoice.version + 1))
             if invoice.payment is not None:
                 out.dead_sessions.append((code, invoice.payment.reference))
+            if status is InvoiceStatus.CANCELLED:  # expiries are reported by catch_up
+                out.events.append(make_event(invoice.account_id, at, InvoiceCancelled(code)))
 
     def _save(
         self,
@@ -292,9 +387,7 @@ class Billing:
             unit.add_account(attrs.evolve(account, as_of=now))
             unit.append_entries(entries)
             out.events.append(
-                DomainEvent(
-                    "subscription.opened", account_id, now, {"plan": account.subscription.plan}
-                )
+                make_event(account_id, now, SubscriptionOpened(account.subscription.plan))
             )
             return account.subscription
 
@@ -383,16 +476,7 @@ class Billing:
                 for old in replaced:
                     self._void(unit, old, InvoiceStatus.CANCELLED, now, out)
                 out.events.append(
-                    DomainEvent(
-                        "invoice.created",
-                        account_id,
-                        now,
-                        {
-                            "invoice_code": code,
-                            "type": str(invoice.type),
-                            "total": invoice.total.amount,
-                        },
-                    )
+                    make_event(account_id, now, InvoiceCreated(code, invoice.type, invoice.total))
                 )
                 checkout = Checkout(invoice, None)
             if idempotency_key is not None:
@@ -558,6 +642,9 @@ class Billing:
             unit.put_record(
                 IdempotencyRecord(account_id, "adjustment", key, print_, to_dict(entry))
             )
+            out.events.append(
+                make_event(account_id, now, BalanceAdjusted(chosen, money, key, reason))
+            )
             return entry
 
         return self._write(work)
@@ -715,26 +802,17 @@ class Billing:
                 )
                 unit.update_invoice(updated)
                 out.events.append(
-                    DomainEvent(
-                        "payment.duplicate",
+                    make_event(
                         invoice.account_id,
                         at,
-                        {
-                            "invoice_code": invoice.code,
-                            "reference": event.reference,
-                            "amount": amount.amount,
-                        },
+                        PaymentDuplicate(invoice.code, event.reference, amount),
                     )
                 )
                 return updated
             if decision == "refund":
                 updated = move(invoice, InvoiceStatus.REFUNDED, at, version=invoice.version + 1)
                 unit.update_invoice(updated)
-                out.events.append(
-                    DomainEvent(
-                        "invoice.refunded", invoice.account_id, at, {"invoice_code": invoice.code}
-                    )
-                )
+                out.events.append(make_event(invoice.account_id, at, InvoiceRefunded(invoice.code)))
                 return updated
             if decision in ("failed", "expired"):
                 target = InvoiceStatus(decision)
@@ -742,11 +820,10 @@ class Billing:
                 unit.update_invoice(updated)
                 self._save(unit, now, accounts.forget_invoice(account, invoice.code), ())
                 out.events.append(
-                    DomainEvent(
-                        f"invoice.{decision}",
+                    make_event(
                         invoice.account_id,
                         at,
-                        {"invoice_code": invoice.code},
+                        (InvoiceFailed if decision == "failed" else InvoiceExpired)(invoice.code),
                     )
                 )
                 return updated
@@ -766,20 +843,16 @@ class Billing:
             unit.update_invoice(updated)
             self._save(unit, now, result.account, result.entries)
             out.events.append(
-                DomainEvent(
-                    "invoice.paid",
+                make_event(
                     invoice.account_id,
                     at,
-                    {"invoice_code": invoice.code, "total": invoice.total.amount},
+                    InvoicePaid(invoice.code, invoice.total, event.reference),
                 )
             )
             if not result.applied:
                 out.events.append(
-                    DomainEvent(
-                        "invoice.unapplied",
-                        invoice.account_id,
-                        at,
-                        {"invoice_code": invoice.code, "reason": result.reason or ""},
+                    make_event(
+                        invoice.account_id, at, InvoiceUnapplied(invoice.code, result.reason or "")
                     )
                 )
             out.events.extend(result.events)
@@ -905,11 +978,7 @@ class Billing:
             )
             history = (*account.addon_events, event)
             self._save(unit, now, attrs.evolve(account, subscription=sub, addon_events=history), ())
-            out.events.append(
-                DomainEvent(
-                    "addon.stopped", account_id, now, {"addon": addon, "quantity": event.quantity}
-                )
-            )
+            out.events.append(make_event(account_id, now, AddOnStopped(addon, event.quantity)))
 
         self._write(work)
         return next(held for held in self.addons(account_id) if held.code == addon)
@@ -937,7 +1006,7 @@ class Billing:
             account = self._load(unit, account_id, now, out)
             sub = lifecycle.resume(account.subscription)
             self._save(unit, now, attrs.evolve(account, subscription=sub), ())
-            out.events.append(DomainEvent("subscription.resumed", account_id, now, {}))
+            out.events.append(make_event(account_id, now, SubscriptionResumed(sub.plan)))
             return sub
 
         return self._write(work)

@@ -16,6 +16,15 @@ from datetime import datetime, timedelta
 import attrs
 
 from subkit.cycles import Interval, Period, period_at, shift_months, zone
+from subkit.events import (
+    AddOnBought,
+    AddOnEnded,
+    SubscriptionCancelled,
+    SubscriptionChanged,
+    SubscriptionChangeDropped,
+    SubscriptionLapsed,
+    SubscriptionPastDue,
+)
 from subkit.plans import Catalogue
 
 
@@ -120,7 +129,7 @@ class Step:
     grant: str | None = None
     new_month: bool = False
     cancel_invoices: tuple[str, ...] = ()
-    events: tuple[tuple[str, dict[str, object]], ...] = ()
+    events: tuple[object, ...] = ()  # facts objects of subkit.events
 
 
 def open_subscription(
@@ -186,9 +195,7 @@ def fall_back(sub: Subscription, catalogue: Catalogue, at: datetime, kind: str) 
     """Move to the default plan at ``at`` (lapse or end of cancellation), voiding open invoices."""
     fresh = start_fresh(sub, catalogue.default_plan, Interval.MONTHLY, {}, at, paid=True)
     ended = tuple(
-        ("addon.ended", {"addon": code, "quantity": quantity})
-        for code, quantity in sub.addons.items()
-        if quantity > 0
+        AddOnEnded(code, quantity) for code, quantity in sub.addons.items() if quantity > 0
     )
     return Step(
         fresh,
@@ -198,7 +205,9 @@ def fall_back(sub: Subscription, catalogue: Catalogue, at: datetime, kind: str) 
         new_month=True,
         cancel_invoices=_open_invoices(sub),
         events=(
-            (f"subscription.{kind}", {"plan": catalogue.default_plan, "from": sub.plan}),
+            (SubscriptionCancelled if kind == "cancelled" else SubscriptionLapsed)(
+                catalogue.default_plan, sub.plan
+            ),
             *ended,
         ),
     )
@@ -221,12 +230,12 @@ def _cross_period(sub: Subscription, catalogue: Catalogue, at: datetime) -> Step
     tz = zone(sub.timezone)
     change = sub.scheduled_change
     cancel: tuple[str, ...] = ()
-    events: list[tuple[str, dict[str, object]]] = []
+    events: list[object] = []
     plan_is_free = catalogue.plan(sub.plan).is_free
     if change is not None and not change.paid and change.effective_at <= at:
         # An unpaid change never applies (R-SUB-5): drop it and void its invoice.
         cancel = (change.invoice_code,) if change.invoice_code else ()
-        events.append(("subscription.change_dropped", {"plan": change.plan}))
+        events.append(SubscriptionChangeDropped(change.plan))
         sub = attrs.evolve(sub, scheduled_change=None)
         change = None
     paid = sub.paid_through > at or plan_is_free
@@ -244,7 +253,7 @@ def _cross_period(sub: Subscription, catalogue: Catalogue, at: datetime) -> Step
             month_index=sub.month_index + 1,
             grace_until=grace,
         )
-        events.append(("subscription.past_due", {"grace_until": grace.isoformat()}))
+        events.append(SubscriptionPastDue(grace))
         return Step(
             past_due,
             at,
@@ -260,7 +269,7 @@ def _cross_period(sub: Subscription, catalogue: Catalogue, at: datetime) -> Step
     addons = dict(sub.addons)
     for stop in ended:
         addons[stop.code] = addons.get(stop.code, 0) - stop.quantity
-        events.append(("addon.ended", {"addon": stop.code, "quantity": stop.quantity}))
+        events.append(AddOnEnded(stop.code, stop.quantity))
     renewed = attrs.evolve(
         sub,
         current_period=next_period,
@@ -287,7 +296,7 @@ def _apply_change(
     change: ScheduledChange,
     at: datetime,
     cancel: tuple[str, ...],
-    events: list[tuple[str, dict[str, object]]],
+    events: list[object],
 ) -> Step:
     """A paid scheduled change takes effect at its boundary (R-SUB-2)."""
     tz = zone(sub.timezone)
@@ -316,17 +325,9 @@ def _apply_change(
         stops=(),
         grace_until=None,
     )
-    events.append(
-        (
-            "subscription.changed",
-            {"plan": change.plan, "interval": str(change.interval), "from": sub.plan},
-        )
-    )
+    events.append(SubscriptionChanged(change.plan, change.interval, sub.plan, change.invoice_code))
     events.extend(
-        (
-            "addon.bought",
-            {"addon": code, "quantity": quantity, "invoice_code": change.invoice_code},
-        )
+        AddOnBought(code, quantity, change.invoice_code)
         for code, quantity in change.ordered.items()
         if quantity > 0
     )
