@@ -341,14 +341,18 @@ class NotCancelling(Conflict):
 
 
 class AddOnNotHeld(Conflict):
-    """Stopping more of an add-on than is active (``active`` is what could be stopped)."""
+    """Stopping more of an add-on than is active (``active`` is what could be stopped), or
+    resuming more than is stopping (``stopping`` is what could be resumed)."""
 
     code = "addon_not_held"
 
-    def __init__(self, message: str, *, addon: str, active: int) -> None:
+    def __init__(
+        self, message: str, *, addon: str, active: int, stopping: int | None = None
+    ) -> None:
         super().__init__(message)
         self.addon = addon
         self.active = active
+        self.stopping = stopping
 
 
 class AddOnNotAvailable(Conflict):

@@ -81,6 +81,7 @@ _NAMESPACES: dict[str, dict[str, tuple[str, str]]] = {
     "addon_event": {
         "bought": N_("addon_event", "Bought"),
         "stopped": N_("addon_event", "Stopped"),
+        "resumed": N_("addon_event", "Resumed"),
         "ended": N_("addon_event", "Ended"),
     },
     "lot_source": {

@@ -541,6 +541,51 @@ def stop_addon(
     return attrs.evolve(sub, stops=(*sub.stops, stop)), event
 
 
+def resume_addon(
+    sub: Subscription, catalogue: Catalogue, code: str, quantity: int | None, at: datetime
+) -> tuple[Subscription, AddOnEvent]:
+    """Undo a stop: ``quantity`` stopping units (all when ``None``) are held and renewed again.
+
+    Only units stopping at the end of the current paid time can be resumed: a unit whose stop
+    ends earlier was left out of a period already paid for, so keeping it would be unpaid use.
+    The most recent stops are undone first. A pending renewal was priced without the units;
+    the service drops it (the customer renews again with them priced in).
+    """
+    addon = catalogue.addon(code)
+    resumable = sum(
+        stop.quantity
+        for stop in sub.stops
+        if stop.code == code and stop.ends_at == sub.paid_through
+    )
+    wanted = resumable if quantity is None else quantity
+    if resumable == 0:
+        raise AddOnNotHeld(
+            f"no units of {addon.name} are stopping at the end of the paid time",
+            addon=code,
+            active=sub.addons.get(code, 0) - sub.stopping.get(code, 0),
+            stopping=0,
+        )
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= resumable:
+        raise AddOnNotHeld(
+            f"cannot resume {wanted} of {addon.name}: {resumable} stopping",
+            addon=code,
+            active=sub.addons.get(code, 0) - sub.stopping.get(code, 0),
+            stopping=resumable,
+        )
+    left = wanted
+    kept: list[AddOnStop] = []
+    for stop in reversed(sub.stops):
+        if left and stop.code == code and stop.ends_at == sub.paid_through:
+            taken = min(left, stop.quantity)
+            left -= taken
+            if stop.quantity > taken:
+                kept.append(attrs.evolve(stop, quantity=stop.quantity - taken))
+            continue
+        kept.append(stop)
+    event = AddOnEvent(at, code, AddOnEventKind.RESUMED, wanted, None)
+    return attrs.evolve(sub, stops=tuple(reversed(kept))), event
+
+
 # -- unsubscribe ----------------------------------------------------------------------------
 
 

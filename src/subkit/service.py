@@ -31,6 +31,7 @@ from subkit.errors import (
     InvalidArgument,
     InvalidQuantity,
     InvalidTime,
+    InvalidTransition,
     InvoiceNotFound,
     PaymentAmountMismatch,
     SubkitError,
@@ -404,6 +405,10 @@ class Billing:
 
         self._write(work)
 
+    def billing_profile(self, account_id: str) -> BillingProfile | None:
+        """Who invoices are made out to, or ``None`` before one is set (SPEC 19)."""
+        return self._read(account_id).profile
+
     def subscription(self, account_id: str) -> Subscription:
         return self._read(account_id).subscription
 
@@ -511,7 +516,7 @@ class Billing:
         def remember(unit: UnitOfWork, now: datetime, out: _Outcome) -> Checkout:
             # The invoice keeps its session (R-GW-4), whatever happened to it meanwhile.
             current = unit.get_invoice(invoice.code) or invoice
-            if current.payment is None:
+            if current.payment is None or current.payment.expires_at <= now:
                 current = attrs.evolve(current, payment=session, version=current.version + 1)
                 unit.update_invoice(current)
             checkout = Checkout(current, session)
@@ -755,6 +760,70 @@ class Billing:
             invoice, self.catalogue, format=format, locale=locale, timezone=timezone
         )
 
+    def pay_invoice(self, account_id: str, code: str) -> Checkout:
+        """A payment session for a pending invoice ("continue to payment", SPEC 19).
+
+        The invoice keeps its session (R-GW-4), handed out again while it is valid, so a
+        customer clicking twice pays one session; a new one is opened once it has expired.
+        """
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> tuple[Invoice, Checkout | None]:
+            self._load(unit, account_id, now, out)
+            found = self._own_invoice(unit, account_id, code)
+            if not found.is_open:
+                raise InvalidTransition(
+                    f"invoice {code} is {found.status}: only a pending invoice can be paid",
+                    invoice_code=code,
+                    current=found.status,
+                    target=InvoiceStatus.PAID,
+                )
+            session = found.payment
+            if session is not None and session.expires_at > now:
+                return found, Checkout(found, session)
+            return found, None
+
+        invoice, reused = self._write(work)
+        if reused is not None:
+            return reused
+        return self._open_payment(invoice, None, "")
+
+    def cancel_invoice(self, account_id: str, code: str) -> Invoice:
+        """The customer abandons a pending order: the invoice is cancelled and what it would
+        have bought is dropped, as for a replaced one (SPEC 19, R-SUB-2). Cancelling an
+        invoice already cancelled returns it unchanged."""
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Invoice:
+            account = self._load(unit, account_id, now, out)
+            found = self._own_invoice(unit, account_id, code)
+            if found.status is InvoiceStatus.CANCELLED:
+                return found
+            if not found.is_open:
+                raise InvalidTransition(
+                    f"invoice {code} is {found.status}: only a pending invoice can be cancelled",
+                    invoice_code=code,
+                    current=found.status,
+                    target=InvoiceStatus.CANCELLED,
+                )
+            self._void(unit, code, InvoiceStatus.CANCELLED, now, out)
+            self._save(unit, now, accounts.forget_invoice(account, code), ())
+            out.events.append(
+                DomainEvent("invoice.cancelled", account_id, now, {"invoice_code": code})
+            )
+            return unit.get_invoice(code) or found
+
+        return self._write(work)
+
+    @staticmethod
+    def _own_invoice(unit: UnitOfWork, account_id: str, code: str) -> Invoice:
+        found = unit.get_invoice(code)
+        if found is None or found.account_id != account_id:
+            raise InvoiceNotFound(
+                f"account {account_id!r} has no invoice {code!r}",
+                invoice_code=code,
+                account_id=account_id,
+            )
+        return found
+
     # -- payments -------------------------------------------------------------------------------
 
     def apply_payment(self, event: PaymentEvent) -> Invoice:
@@ -979,6 +1048,33 @@ class Billing:
             history = (*account.addon_events, event)
             self._save(unit, now, attrs.evolve(account, subscription=sub, addon_events=history), ())
             out.events.append(make_event(account_id, now, AddOnStopped(addon, event.quantity)))
+
+        self._write(work)
+        return next(held for held in self.addons(account_id) if held.code == addon)
+
+    def resume_addon(
+        self, account_id: str, addon: str, *, quantity: int | None = None
+    ) -> HeldAddOn:
+        """Undo a stop before the units end: they are held and renewed again (SPEC 19)."""
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
+            account = self._load(unit, account_id, now, out)
+            sub, event = lifecycle.resume_addon(
+                account.subscription, self.catalogue, addon, quantity, now
+            )
+            history = (*account.addon_events, event)
+            resumed = attrs.evolve(account, subscription=sub, addon_events=history)
+            renewal = sub.renewal_invoice
+            if renewal is not None:
+                # The open renewal was priced without these units: drop it.
+                self._void(unit, renewal, InvoiceStatus.CANCELLED, now, out)
+                resumed = accounts.forget_invoice(resumed, renewal)
+            self._save(unit, now, resumed, ())
+            out.events.append(
+                DomainEvent(
+                    "addon.resumed", account_id, now, {"addon": addon, "quantity": event.quantity}
+                )
+            )
 
         self._write(work)
         return next(held for held in self.addons(account_id) if held.code == addon)

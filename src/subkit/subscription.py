@@ -52,6 +52,7 @@ class ScheduledChange:
 class AddOnEventKind(enum.StrEnum):
     BOUGHT = "bought"
     STOPPED = "stopped"
+    RESUMED = "resumed"  # a stop undone before its units ended
     ENDED = "ended"
 
 
