@@ -42,11 +42,11 @@ def test_upgrade_credits_the_unused_days_on_the_same_invoice() -> None:
     clock.set(at(20))
     quote = billing.quote_change("acme", "pro")
     new_period = Period(at(20), datetime(2026, 2, 20, 9, tzinfo=JAKARTA))
-    old_period = Period(at(10), datetime(2026, 2, 10, 9, tzinfo=JAKARTA))
+    unused = Period(at(20), datetime(2026, 2, 10, 9, tzinfo=JAKARTA))  # [at, paid_through)
     credit = Money(202_548, IDR)  # 299.000 * 21 / 31 = 202.548,39 -> rounded once
     assert quote.lines == (
         InvoiceLine("Pro (Monthly)", 1, Money(599_000, IDR), Money(599_000, IDR), new_period),
-        InvoiceLine("Unused time on Growth (Monthly)", 1, -credit, -credit, old_period),
+        InvoiceLine("Unused time on Growth (Monthly)", 1, -credit, -credit, unused),
     )
     assert quote.total == Money(599_000 - 202_548, IDR)
     assert quote.effective_at == at(20)

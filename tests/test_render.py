@@ -32,14 +32,15 @@ from subkit.invoice import (
     InvoiceLine,
     InvoiceStatus,
     InvoiceType,
-    Order,
     compute_totals,
 )
 from subkit.labels import label
 from subkit.money import format_money
+from subkit.orders import TopUp
 from subkit.plans import Catalogue
 from subkit.render import FORMATS, MEDIA_TYPES, MissingExtra, render_invoice
 from subkit.render.stored_words import localise_stored
+from subkit.wallet import Balance
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("SUBKIT_UPDATE_GOLDEN") == "1"
@@ -139,7 +140,7 @@ def make_invoice(
         tax=totals.tax,
         total=totals.total,
         expires_at=requested_at + timedelta(hours=24),
-        order=Order(),
+        order=TopUp(Balance.CONVERSATION, idr(10_000)),
         billing_profile=profile,
         paid_at=requested_at + timedelta(minutes=7) if paid else None,
         reference="PAY-9F2C7A" if paid else None,

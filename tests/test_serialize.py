@@ -23,10 +23,10 @@ from subkit.invoice import (
     InvoiceLine,
     InvoiceStatus,
     InvoiceType,
-    Order,
     PaymentStatus,
 )
 from subkit.money import Money
+from subkit.orders import ChangeStart, PlanChange, PricedOn
 from subkit.paging import Page
 from subkit.plans import Catalogue
 from subkit.serialize import from_dict, to_dict
@@ -63,15 +63,14 @@ def full_invoice(at: datetime = START) -> Invoice:
         tax=idr(438_899),
         total=idr(4_428_889),
         expires_at=at + timedelta(hours=24),
-        order=Order(
-            plan="growth",
-            interval=Interval.ANNUAL,
-            addons={"extra_user": 2},
+        order=PlanChange(
+            "growth",
+            Interval.ANNUAL,
+            {"extra_user": 2},
+            ChangeStart.GRACE,
+            PricedOn("growth", Interval.MONTHLY, at, SubscriptionStatus.PAST_DUE),
             start=at,
             end=at + timedelta(days=365),
-            immediate=True,
-            balance=Balance.BROADCAST,
-            amount=idr(10_000),
         ),
         billing_profile=PROFILE,
         paid_at=at + timedelta(minutes=3),
@@ -134,7 +133,8 @@ class TestFacadeValues:
         assert data["requested_at"] == "2026-01-10T09:00:00+07:00"
         assert data["lines"][0]["period"]["start"] == "2026-01-10T09:00:00+07:00"
         assert data["billing_profile"]["tax_number"] == PROFILE.tax_number
-        assert data["order"]["balance"] == "broadcast"
+        assert data["order"]["kind"] == "plan_change"
+        assert data["order"]["starts"] == "grace"
         assert round_trip(invoice) == invoice
 
     def test_invoices_from_the_facade_and_their_page(self, busy: Billing, account: str) -> None:

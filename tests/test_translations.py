@@ -27,11 +27,13 @@ from subkit.invoice import (
     InvoiceLine,
     InvoiceStatus,
     InvoiceType,
-    Order,
     compute_totals,
 )
+from subkit.money import Money
+from subkit.orders import TopUp
 from subkit.plans import Catalogue, Tax, TaxMode
 from subkit.render import render_invoice
+from subkit.wallet import Balance
 
 SOURCE = Path(labels.__file__).parent
 SHIPPED = ("en", "id_ID")
@@ -191,7 +193,7 @@ def sample_invoice(
         tax=totals.tax,
         total=totals.total,
         expires_at=JAN_1 + timedelta(hours=24),
-        order=Order(),
+        order=TopUp(Balance.CONVERSATION, Money(10_000, "IDR")),
         billing_profile=BillingProfile("Budi", "budi@example.com"),
         paid_at=JAN_1 if paid else None,
         reference="PAY-1" if paid else None,

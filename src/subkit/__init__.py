@@ -16,7 +16,6 @@ from subkit.invoice import (
     InvoiceType,
     PaymentStatus,
 )
-from subkit.lifecycle import AvailableAddOn, HeldAddOn, OrderSummary, UsageOverview
 from subkit.money import Money, Rounding, format_money
 from subkit.paging import Page
 from subkit.plans import (
@@ -32,6 +31,7 @@ from subkit.plans import (
     Usage,
 )
 from subkit.ports import PaymentEvent, PaymentRequest, PaymentSession
+from subkit.quotes import OrderSummary
 from subkit.service import Balances, Billing, Checkout, RunReport
 from subkit.subscription import (
     AddOnEvent,
@@ -40,6 +40,7 @@ from subkit.subscription import (
     Subscription,
     SubscriptionStatus,
 )
+from subkit.views import AvailableAddOn, HeldAddOn, UsageOverview
 from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
 
 try:

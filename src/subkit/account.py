@@ -16,12 +16,30 @@ import attrs
 
 from subkit import subscription as subs
 from subkit import wallet as wallets
-from subkit.cycles import zone
+from subkit.cycles import Period, zone
 from subkit.events import AddOnBought, AddOnEnded, DomainEvent, InvoiceExpired, make_event
-from subkit.invoice import BillingProfile
+from subkit.invoice import BillingProfile, InvoiceLine
+from subkit.money import Money
 from subkit.plans import Catalogue
 from subkit.subscription import AddOnEvent, AddOnEventKind, ScheduledChange, Subscription
 from subkit.wallet import Balance, LedgerEntry, Wallet
+
+
+@attrs.frozen
+class PaidLine:
+    """What was paid for ``period``: one invoice line's amount (R-SUB-2: credit at prices paid)."""
+
+    period: Period
+    amount: Money
+
+
+def paid_lines(lines: tuple[InvoiceLine, ...]) -> tuple[PaidLine, ...]:
+    """The lines of a paid invoice that bought time: positive amounts with a period."""
+    return tuple(
+        PaidLine(line.period, line.amount)
+        for line in lines
+        if line.period is not None and line.amount.amount > 0
+    )
 
 
 @attrs.frozen
@@ -33,6 +51,9 @@ class Account:
     # is due for the account, so the billing run finds them through the account's due time.
     pending: dict[str, datetime] = attrs.field(factory=dict)
     addon_events: tuple[AddOnEvent, ...] = ()
+    # What the customer paid for the time they hold, so an immediate change credits the
+    # unused part at the prices paid, not the catalogue's current ones (R-SUB-2).
+    paid_lines: tuple[PaidLine, ...] = ()
     as_of: datetime | None = None  # the latest clock time a facade call wrote this account at
     version: int = 0
 
@@ -195,6 +216,7 @@ def apply_step(account: Account, catalogue: Catalogue, step: subs.Step) -> Catch
             wallet=wallet,
             pending=pending,
             addon_events=(*account.addon_events, *ended),
+            paid_lines=tuple(line for line in account.paid_lines if line.period.end > step.at),
         ),
         entries=tuple(entries),
         cancelled_invoices=tuple(cancelled),
@@ -217,9 +239,11 @@ def open_account(
 __all__ = [
     "Account",
     "CatchUp",
+    "PaidLine",
     "apply_step",
     "catch_up",
     "expire_included_now",
     "grant_month",
     "open_account",
+    "paid_lines",
 ]

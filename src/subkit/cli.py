@@ -47,10 +47,10 @@ from babel.numbers import format_decimal
 from subkit.cycles import Interval, zone
 from subkit.errors import CatalogueError, SubkitError
 from subkit.invoice import BillingProfile, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
-from subkit.lifecycle import OrderSummary
 from subkit.money import Money, format_money
 from subkit.plans import Catalogue
 from subkit.ports import Clock, ReconcilingGateway, Store
+from subkit.quotes import OrderSummary
 from subkit.serialize import to_dict
 from subkit.service import Billing, Checkout, PaymentEvent
 from subkit.subscription import Subscription

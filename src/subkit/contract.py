@@ -41,15 +41,15 @@ from subkit.invoice import (
     InvoiceLine,
     InvoiceStatus,
     InvoiceType,
-    Order,
     PaymentSession,
     PaymentStatus,
 )
 from subkit.money import Money
+from subkit.orders import ChangeStart, PlanChange, PricedOn, TopUp
 from subkit.paging import Page
 from subkit.plans import Catalogue, Seller, Tax, TaxMode
 from subkit.ports import ReadUnit, Store
-from subkit.subscription import AddOnEvent, AddOnEventKind
+from subkit.subscription import AddOnEvent, AddOnEventKind, SubscriptionStatus
 from subkit.wallet import Balance, EntryKind, LedgerEntry
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -127,7 +127,7 @@ def make_invoice(
         tax=idr(0),
         total=idr(50_000),
         expires_at=requested_at + timedelta(hours=24),
-        order=Order(balance=Balance.CONVERSATION, amount=idr(50_000)),
+        order=TopUp(Balance.CONVERSATION, idr(50_000)),
     )
 
 
@@ -150,15 +150,14 @@ def full_invoice(code: str, account_id: str) -> Invoice:
         tax=idr(438_790),
         total=idr(4_427_790),
         expires_at=at(4, 9, 30),
-        order=Order(
-            plan="growth",
-            interval=Interval.ANNUAL,
-            addons={"extra_user": 2},
+        order=PlanChange(
+            "growth",
+            Interval.ANNUAL,
+            {"extra_user": 2},
+            ChangeStart.BOUNDARY,
+            PricedOn("free", Interval.MONTHLY, at(3), SubscriptionStatus.ACTIVE),
             start=at(3),
             end=datetime(2026, 1, 3, tzinfo=UTC),
-            immediate=True,
-            balance=Balance.BROADCAST,
-            amount=idr(10_000),
         ),
         billing_profile=BillingProfile(
             "PT Contoh", "billing@contoh.id", "Jl. Sudirman 1", "01.234"

@@ -18,9 +18,9 @@ from dateutil.relativedelta import relativedelta
 
 from subkit.errors import InsufficientBalance, SubkitError
 from subkit.invoice import BillingProfile, Invoice, PaymentStatus
-from subkit.lifecycle import OrderSummary
 from subkit.money import Money, format_money
 from subkit.plans import Catalogue
+from subkit.quotes import OrderSummary
 from subkit.service import Billing, Checkout, PaymentEvent
 from subkit.testing import FakeGateway, FixedClock
 

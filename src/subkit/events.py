@@ -22,7 +22,7 @@ from typing import Any, Final
 import attrs
 
 from subkit.cycles import Interval
-from subkit.invoice import InvoiceType
+from subkit.kinds import InvoiceType
 from subkit.money import Money
 from subkit.wallet import Balance
 

@@ -13,19 +13,12 @@ from typing import Any
 
 import attrs
 
-from subkit.cycles import Interval, Period, ensure_aware
+from subkit.cycles import Period, ensure_aware
 from subkit.errors import InvalidTransition
+from subkit.kinds import InvoiceType
 from subkit.money import Money, Rounding, round_fraction
+from subkit.orders import Order
 from subkit.plans import Seller, Tax, TaxMode
-from subkit.wallet import Balance
-
-
-class InvoiceType(enum.StrEnum):
-    PLAN_PURCHASE = "plan_purchase"
-    RENEWAL = "renewal"
-    PLAN_CHANGE = "plan_change"
-    ADD_ON = "add_on"
-    TOP_UP = "top_up"
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -84,29 +77,6 @@ class InvoiceLine:
     unit_price: Money
     amount: Money
     period: Period | None = None
-
-
-@attrs.frozen
-class Order:
-    """What an invoice buys, so that paying it can apply exactly that (R-INV-6).
-
-    ``plan``/``interval``/``addons`` describe a plan purchase, change or renewal (``addons``
-    is the add-on quantities the period is bought with, or the units bought for ``add_on``);
-    ``start`` is when the bought period starts (``None``: on payment); ``balance`` and
-    ``amount`` describe a top-up.
-    """
-
-    plan: str | None = None
-    interval: Interval | None = None
-    addons: dict[str, int] = attrs.field(factory=dict)
-    start: datetime | None = None
-    end: datetime | None = None
-    immediate: bool = False
-    balance: Balance | None = None
-    amount: Money | None = None
-    # The subscription's state the order was priced on (plan, interval, paid time): a late
-    # payment applies only while it still holds (R-INV-5).
-    basis: str | None = None
 
 
 @attrs.frozen
@@ -235,7 +205,6 @@ __all__ = [
     "InvoiceLine",
     "InvoiceStatus",
     "InvoiceType",
-    "Order",
     "PaymentSession",
     "PaymentStatus",
     "Totals",

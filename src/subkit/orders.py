@@ -1,162 +1,162 @@
-"""Orders: what each checkout buys, its invoice lines, and what paying it does (R-INV-1, R-INV-6).
+"""Orders: what each checkout buys, one frozen class per kind (R-INV-1, R-INV-6).
 
-Pure decisions. A quote and a checkout call the same function here, so the Order Summary a
-customer sees is the invoice they pay.
+An invoice carries its order, so that paying it applies exactly what was quoted. The kinds
+form a tagged union (:data:`Order`, told apart by ``kind`` in JSON):
+
+- :class:`PlanPurchase`: a paid plan bought from a free one; its period starts at payment;
+- :class:`Renewal`: one more period of the current plan, ``[start, end)``;
+- :class:`PlanChange`: a change of plan or interval, starting at a boundary
+  (:attr:`ChangeStart.BOUNDARY`), at payment (:attr:`ChangeStart.PAYMENT`, with the
+  unused-time credit) or at the old boundary of a past-due subscription
+  (:attr:`ChangeStart.GRACE`);
+- :class:`AddOnPurchase`: add-on units, active on payment;
+- :class:`TopUp`: balance credited on payment.
+
+Each subscription order keeps the :class:`PricedOn` it was quoted on: a late payment applies
+only while that still holds (R-INV-5). Pure values; no I/O.
 """
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Literal
 
 import attrs
 
-from subkit import wallet as wallets
-from subkit.account import Account
-from subkit.events import BalanceToppedUp, DomainEvent, make_event
-from subkit.invoice import (
-    Invoice,
-    InvoiceLine,
-    InvoiceStatus,
-    InvoiceType,
-    Order,
-    PaymentStatus,
-    Totals,
-    compute_totals,
-)
-from subkit.labels import label
+from subkit.cycles import Interval
 from subkit.money import Money
-from subkit.plans import Catalogue
-from subkit.wallet import Balance, LedgerEntry
+from subkit.subscription import ScheduledChange, Subscription, SubscriptionStatus
+from subkit.wallet import Balance
 
 
 @attrs.frozen
-class Purchase:
-    """An order ready to be invoiced: type, package, lines, totals and what it buys."""
+class PricedOn:
+    """The state of the subscription an order was priced on (R-INV-5).
 
-    type: InvoiceType
-    package: str
-    lines: tuple[InvoiceLine, ...]
-    totals: Totals
-    order: Order
-
-    @property
-    def total(self) -> Money:
-        return self.totals.total
-
-
-@attrs.frozen
-class Applied:
-    """The account after a paid invoice's effect, or why it could not be applied."""
-
-    account: Account
-    entries: tuple[LedgerEntry, ...] = ()
-    events: tuple[DomainEvent, ...] = ()
-    applied: bool = True
-    reason: str | None = None
-
-
-def top_up(catalogue: Catalogue, balance: Balance, amount: Money) -> Purchase:
-    """A top-up of ``amount``: tax on top or inside per the catalogue, never credited (R-BAL-6)."""
-    name = f"{label(balance, 'en')} top-up"  # invoice lines are stored in English
-    lines = (InvoiceLine(name, 1, amount, amount, None),)
-    totals = compute_totals(
-        lines, catalogue.policy.tax, catalogue.currency, taxable=catalogue.policy.tax.tax_top_ups
-    )
-    return Purchase(InvoiceType.TOP_UP, name, lines, totals, Order(balance=balance, amount=amount))
-
-
-def accept_free(
-    account: Account, catalogue: Catalogue, purchase: Purchase, at: datetime
-) -> tuple[Account, tuple[LedgerEntry, ...], tuple[DomainEvent, ...], tuple[str, ...]]:
-    """Accept an order with nothing to pay at once (R-INV-1); returns invoices it replaces."""
-    from subkit import lifecycle
-
-    replaced = lifecycle.superseded(account.subscription, purchase.type, purchase.order)
-    pending = {code: due for code, due in account.pending.items() if code not in replaced}
-    account = attrs.evolve(account, pending=pending)
-    result = apply_effect(account, catalogue, purchase.type, purchase.order, None, at)
-    return result.account, result.entries, result.events, replaced
-
-
-def placed(
-    account: Account, purchase: Purchase, invoice: Invoice
-) -> tuple[Account, tuple[str, ...]]:
-    """Remember a new open invoice on the account, so its expiry is due there (R-INV-3).
-
-    Returns the account and the open invoices the new order replaces (a change cancels an
-    unpaid renewal or an unpaid earlier change, R-SUB-2), which the caller cancels.
+    ``paid_through`` and ``status`` are ``None`` for an order priced on the plan alone (a
+    purchase from a free plan: Free rolling into its next month before the payment does not
+    change what is bought).
     """
-    from subkit import lifecycle
 
-    sub = account.subscription
-    replaced = lifecycle.superseded(sub, purchase.type, purchase.order)
-    pending = {code: at for code, at in account.pending.items() if code not in replaced}
-    pending[invoice.code] = invoice.expires_at
-    sub = lifecycle.placed(sub, purchase.type, purchase.order, invoice.code)
-    return attrs.evolve(account, subscription=sub, pending=pending), replaced
+    plan: str
+    interval: Interval
+    paid_through: datetime | None = None
+    status: SubscriptionStatus | None = None
 
+    @classmethod
+    def of(cls, sub: Subscription) -> PricedOn:
+        """The full basis of ``sub``: plan, interval, paid time and status."""
+        return cls(sub.plan, sub.interval, sub.paid_through, sub.status)
 
-Decision = Literal["pay", "duplicate", "mismatch", "ignore", "failed", "expired", "refund"]
+    @classmethod
+    def plan_of(cls, sub: Subscription) -> PricedOn:
+        """A basis on the plan and interval alone."""
+        return cls(sub.plan, sub.interval)
 
-
-def payment_decision(
-    invoice: Invoice, status: PaymentStatus, reference: str, amount: Money
-) -> Decision:
-    """What a payment event does to an invoice (R-INV-3, R-INV-4, R-INV-5)."""
-    if status is PaymentStatus.PAID:
-        if invoice.status in (InvoiceStatus.PAID, InvoiceStatus.REFUNDED):
-            if reference == invoice.reference or reference in invoice.extra_payments:
-                return "ignore"
-            return "duplicate"
-        if amount != invoice.total:
-            return "mismatch"
-        return "pay"
-    if status is PaymentStatus.REFUNDED:
-        return "refund" if invoice.status is InvoiceStatus.PAID else "ignore"
-    # failed / expired only move a pending invoice; late ones are out of order.
-    if invoice.status is InvoiceStatus.PENDING:
-        return "failed" if status is PaymentStatus.FAILED else "expired"
-    return "ignore"
+    def holds_for(self, sub: Subscription) -> bool:
+        """Whether ``sub`` is still in the state this order was priced on."""
+        if (sub.plan, sub.interval) != (self.plan, self.interval):
+            return False
+        if self.paid_through is None:
+            return True
+        return sub.paid_through == self.paid_through and sub.status == self.status
 
 
-def apply_paid(account: Account, catalogue: Catalogue, invoice: Invoice, at: datetime) -> Applied:
-    """Apply what a just-paid invoice bought, in the transaction that marks it paid."""
-    pending = dict(account.pending)
-    pending.pop(invoice.code, None)
-    account = attrs.evolve(account, pending=pending)
-    return apply_effect(account, catalogue, invoice.type, invoice.order, invoice.code, at)
+class ChangeStart(enum.StrEnum):
+    """When a paid plan change takes effect."""
+
+    BOUNDARY = "boundary"  # at the end of the paid time (scheduled)
+    PAYMENT = "payment"  # at payment, a new period with the unused-time credit
+    GRACE = "grace"  # bought in the grace: the period started at the old boundary
 
 
-def apply_effect(
-    account: Account,
-    catalogue: Catalogue,
-    type: InvoiceType,
-    order: Order,
-    invoice_code: str | None,
-    at: datetime,
-) -> Applied:
-    if type is InvoiceType.TOP_UP:
-        assert order.balance is not None and order.amount is not None
-        change = wallets.credit_top_up(
-            account.wallet, order.balance, order.amount, at, invoice_code=invoice_code or ""
+@attrs.frozen
+class PlanPurchase:
+    """A paid plan bought from a free one; a new period starts at payment (R-SUB-2)."""
+
+    plan: str
+    interval: Interval
+    addons: dict[str, int]
+    priced_on: PricedOn
+    kind: Literal["plan_purchase"] = "plan_purchase"
+
+
+@attrs.frozen
+class Renewal:
+    """One more period ``[start, end)`` of the current plan and add-ons (R-SUB-4)."""
+
+    plan: str
+    interval: Interval
+    addons: dict[str, int]
+    start: datetime
+    end: datetime
+    priced_on: PricedOn
+    kind: Literal["renewal"] = "renewal"
+
+
+@attrs.frozen
+class PlanChange:
+    """A change of plan or interval with the add-on quantities it is bought with (R-SUB-2).
+
+    ``start``/``end`` are the bought period for :attr:`ChangeStart.BOUNDARY` and
+    :attr:`ChangeStart.GRACE`; ``None`` for :attr:`ChangeStart.PAYMENT` (it starts when paid).
+    """
+
+    plan: str
+    interval: Interval
+    addons: dict[str, int]
+    starts: ChangeStart
+    priced_on: PricedOn
+    start: datetime | None = None
+    end: datetime | None = None
+    kind: Literal["plan_change"] = "plan_change"
+
+    def scheduled(self, invoice_code: str | None, *, paid: bool) -> ScheduledChange:
+        """The scheduled change this order makes (the one place it is built)."""
+        if self.start is None:
+            raise ValueError("only a change that starts at a boundary is scheduled")
+        return ScheduledChange(
+            self.plan,
+            self.interval,
+            dict(self.addons),
+            self.start,
+            invoice_code,
+            paid=paid,
+            ordered=dict(self.addons),
         )
-        event = make_event(
-            account.account_id, at, BalanceToppedUp(order.balance, order.amount, invoice_code)
-        )
-        return Applied(attrs.evolve(account, wallet=change.wallet), change.entries, (event,))
-    from subkit import lifecycle
 
-    return lifecycle.apply_order(account, catalogue, type, order, invoice_code, at)
 
+@attrs.frozen
+class AddOnPurchase:
+    """Add-on units bought mid-period, active as soon as paid (R-ADD-3)."""
+
+    addons: dict[str, int]
+    priced_on: PricedOn
+    kind: Literal["add_on"] = "add_on"
+
+
+@attrs.frozen
+class TopUp:
+    """A top-up of ``amount`` to ``balance``, credited when paid (R-BAL-6)."""
+
+    balance: Balance
+    amount: Money
+    kind: Literal["top_up"] = "top_up"
+
+
+Order = PlanPurchase | Renewal | PlanChange | AddOnPurchase | TopUp
+#: The order kinds, by their ``kind`` tag.
+ORDER_KINDS: tuple[type[Order], ...] = (PlanPurchase, Renewal, PlanChange, AddOnPurchase, TopUp)
 
 __all__ = [
-    "Applied",
-    "Purchase",
-    "accept_free",
-    "apply_effect",
-    "apply_paid",
-    "payment_decision",
-    "placed",
-    "top_up",
+    "ORDER_KINDS",
+    "AddOnPurchase",
+    "ChangeStart",
+    "Order",
+    "PlanChange",
+    "PlanPurchase",
+    "PricedOn",
+    "Renewal",
+    "TopUp",
 ]

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import attrs
 
 from subkit import account as accounts
-from subkit import lifecycle, orders
+from subkit import checkout as checkouts
+from subkit import lifecycle, quotes, settlement, views
 from subkit import subscription as subs
 from subkit import wallet as wallets
 from subkit.account import Account, CatchUp
@@ -26,14 +27,12 @@ from subkit.cycles import Interval, ensure_aware, zone
 from subkit.errors import (
     AccountExists,
     AccountNotFound,
-    BillingProfileRequired,
     ConcurrencyConflict,
     InvalidArgument,
     InvalidQuantity,
     InvalidTime,
     InvalidTransition,
     InvoiceNotFound,
-    PaymentAmountMismatch,
     SubkitError,
 )
 from subkit.events import (
@@ -41,13 +40,6 @@ from subkit.events import (
     BalanceAdjusted,
     DomainEvent,
     InvoiceCancelled,
-    InvoiceCreated,
-    InvoiceExpired,
-    InvoiceFailed,
-    InvoicePaid,
-    InvoiceRefunded,
-    InvoiceUnapplied,
-    PaymentDuplicate,
     SubscriptionOpened,
     SubscriptionResumed,
     make_event,
@@ -55,16 +47,12 @@ from subkit.events import (
 from subkit.idempotency import IdempotencyRecord, fingerprint, replay
 from subkit.invoice import (
     BillingProfile,
-    Effect,
     Invoice,
     InvoiceStatus,
     InvoiceType,
     PaymentStatus,
-    format_code,
     move,
-    new_invoice,
 )
-from subkit.lifecycle import AvailableAddOn, HeldAddOn, OrderSummary, UsageOverview
 from subkit.money import Money
 from subkit.paging import Page
 from subkit.plans import Catalogue, Usage
@@ -80,8 +68,11 @@ from subkit.ports import (
     UnitOfWork,
     UsageSource,
 )
+from subkit.quotes import OrderSummary, Purchase
 from subkit.serialize import from_dict, to_dict
+from subkit.settlement import PaymentReport
 from subkit.subscription import AddOnEvent, Subscription
+from subkit.views import AvailableAddOn, HeldAddOn, UsageOverview
 from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
 
 log = logging.getLogger("subkit.billing")
@@ -423,7 +414,7 @@ class Billing:
         account_id: str,
         idempotency_key: str | None,
         arguments: Mapping[str, Any],
-        decide: Callable[[Account, datetime], orders.Purchase],
+        decide: Callable[[Account, datetime], Purchase],
     ) -> Checkout:
         """Place an order: a pending invoice committed first, then the gateway (R-INV-1)."""
         print_ = fingerprint(**arguments)
@@ -440,50 +431,16 @@ class Billing:
                         replayed = attrs.evolve(replayed, invoice=current)
                     return replayed, False
             purchase = decide(account, now)
-            if purchase.total.is_zero:
-                account, entries, events, replaced = orders.accept_free(
-                    account, self.catalogue, purchase, now
-                )
-                self._save(unit, now, account, entries)
-                for old in replaced:
-                    self._void(unit, old, InvoiceStatus.CANCELLED, now, out)
-                out.events.extend(events)
-                checkout = Checkout(None, None)
-            else:
-                if self.catalogue.policy.require_billing_profile and account.profile is None:
-                    raise BillingProfileRequired(
-                        f"account {account_id!r} needs a billing profile before checkout",
-                        account_id=account_id,
-                    )
-                tz = zone(self.catalogue.policy.timezone)
-                code = format_code(
-                    self.catalogue.policy.invoice_code, unit.next_invoice_number(), now, tz
-                )
-                invoice = new_invoice(
-                    code=code,
-                    account_id=account_id,
-                    type=purchase.type,
-                    requested_at=now,
-                    package=purchase.package,
-                    lines=purchase.lines,
-                    totals=purchase.totals,
-                    order=purchase.order,
-                    payment_window_hours=self.catalogue.policy.payment_window_hours,
-                    billing_profile=account.profile,
-                )
-                # Issued under today's tax and seller, kept with the invoice (R-INV-8).
-                invoice = attrs.evolve(
-                    invoice, tax_setting=self.catalogue.policy.tax, seller=self.catalogue.seller
-                )
-                unit.add_invoice(invoice)
-                account, replaced = orders.placed(account, purchase, invoice)
-                self._save(unit, now, account, ())
-                for old in replaced:
-                    self._void(unit, old, InvoiceStatus.CANCELLED, now, out)
-                out.events.append(
-                    make_event(account_id, now, InvoiceCreated(code, invoice.type, invoice.total))
-                )
-                checkout = Checkout(invoice, None)
+            placed = checkouts.place(
+                account, self.catalogue, purchase, now, unit.next_invoice_number
+            )
+            if placed.invoice is not None:
+                unit.add_invoice(placed.invoice)
+            self._save(unit, now, placed.account, placed.entries)
+            for old in placed.cancelled:
+                self._void(unit, old, InvoiceStatus.CANCELLED, now, out)
+            out.events.extend(placed.events)
+            checkout = Checkout(placed.invoice, None)
             if idempotency_key is not None:
                 unit.put_record(
                     IdempotencyRecord(
@@ -555,7 +512,7 @@ class Billing:
             account_id,
             idempotency_key,
             {"op": "top_up", "balance": str(chosen), "amount": money.amount},
-            lambda account, now: orders.top_up(self.catalogue, chosen, money),
+            lambda account, now: quotes.quote_top_up(self.catalogue, chosen, money),
         )
 
     # -- charges --------------------------------------------------------------------------------
@@ -845,87 +802,23 @@ class Billing:
             account = self._load(unit, invoice.account_id, now, out)
             invoice = unit.get_invoice(event.invoice_code) or invoice  # catch-up may expire it
             if event.event_id is not None:
-                seen = unit.get_record(invoice.account_id, "payment_event", event.event_id)
-                if seen is not None:
+                # Event ids are scoped to their invoice: one seen for another invoice is not a
+                # replay (R-INV-4).
+                record_key = f"{invoice.code}/{event.event_id}"
+                if unit.get_record(invoice.account_id, "payment_event", record_key) is not None:
                     return invoice
+            report = PaymentReport(status, event.reference, amount, event.at or now)
+            outcome = settlement.settle(account, self.catalogue, invoice, report, now)
+            if outcome.invoice is not invoice:
+                unit.update_invoice(attrs.evolve(outcome.invoice, version=invoice.version + 1))
+            if outcome.account is not account or outcome.entries:
+                self._save(unit, now, outcome.account, outcome.entries)
+            if event.event_id is not None:
                 unit.put_record(
-                    IdempotencyRecord(invoice.account_id, "payment_event", event.event_id, "", {})
+                    IdempotencyRecord(invoice.account_id, "payment_event", record_key, "", {})
                 )
-            at = min(event.at or now, now)
-            decision = orders.payment_decision(invoice, status, event.reference, amount)
-            if decision == "mismatch":
-                raise PaymentAmountMismatch(
-                    f"payment of {amount} for invoice {invoice.code} does not match its total "
-                    f"{invoice.total}",
-                    expected=invoice.total,
-                    received=amount,
-                    invoice_code=invoice.code,
-                )
-            if decision == "ignore":
-                return invoice
-            if decision == "duplicate":
-                updated = attrs.evolve(
-                    invoice,
-                    extra_payments=(*invoice.extra_payments, event.reference),
-                    version=invoice.version + 1,
-                )
-                unit.update_invoice(updated)
-                out.events.append(
-                    make_event(
-                        invoice.account_id,
-                        at,
-                        PaymentDuplicate(invoice.code, event.reference, amount),
-                    )
-                )
-                return updated
-            if decision == "refund":
-                updated = move(invoice, InvoiceStatus.REFUNDED, at, version=invoice.version + 1)
-                unit.update_invoice(updated)
-                out.events.append(make_event(invoice.account_id, at, InvoiceRefunded(invoice.code)))
-                return updated
-            if decision in ("failed", "expired"):
-                target = InvoiceStatus(decision)
-                updated = move(invoice, target, at, version=invoice.version + 1)
-                unit.update_invoice(updated)
-                self._save(unit, now, accounts.forget_invoice(account, invoice.code), ())
-                out.events.append(
-                    make_event(
-                        invoice.account_id,
-                        at,
-                        (InvoiceFailed if decision == "failed" else InvoiceExpired)(invoice.code),
-                    )
-                )
-                return updated
-            # decision == "pay": mark paid and apply the effect in this same transaction.
-            # The effect happens now, when subkit learns of the payment: the ledger stays in
-            # time order even for a late webhook. ``paid_at`` keeps the gateway's time.
-            result = orders.apply_paid(account, self.catalogue, invoice, now)
-            updated = move(
-                invoice,
-                InvoiceStatus.PAID,
-                at,
-                paid_at=at,
-                reference=event.reference,
-                effect=Effect.APPLIED if result.applied else Effect.UNAPPLIED,
-                version=invoice.version + 1,
-            )
-            unit.update_invoice(updated)
-            self._save(unit, now, result.account, result.entries)
-            out.events.append(
-                make_event(
-                    invoice.account_id,
-                    at,
-                    InvoicePaid(invoice.code, invoice.total, event.reference),
-                )
-            )
-            if not result.applied:
-                out.events.append(
-                    make_event(
-                        invoice.account_id, at, InvoiceUnapplied(invoice.code, result.reason or "")
-                    )
-                )
-            out.events.extend(result.events)
-            return updated
+            out.events.extend(outcome.events)
+            return unit.get_invoice(invoice.code) or outcome.invoice
 
         return self._write(work)
 
@@ -947,7 +840,7 @@ class Billing:
 
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> OrderSummary:
             account = self._load(unit, account_id, now, out)
-            return lifecycle.quote_change(
+            return quotes.quote_change(
                 account, self.catalogue, plan, interval, addons, now, usage
             ).summary
 
@@ -969,9 +862,7 @@ class Billing:
             idempotency_key,
             arguments,
             lambda account, now: (
-                lifecycle.quote_change(
-                    account, self.catalogue, plan, interval, addons, now
-                ).purchase
+                quotes.quote_change(account, self.catalogue, plan, interval, addons, now).purchase
             ),
         )
 
@@ -990,7 +881,7 @@ class Billing:
 
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> OrderSummary:
             account = self._load(unit, account_id, now, out)
-            return lifecycle.quote_renewal(account, self.catalogue, now).summary
+            return quotes.quote_renewal(account, self.catalogue, now).summary
 
         return self._write(work)
 
@@ -1000,7 +891,7 @@ class Billing:
             account_id,
             idempotency_key,
             {"op": "renew"},
-            lambda account, now: lifecycle.quote_renewal(account, self.catalogue, now).purchase,
+            lambda account, now: quotes.quote_renewal(account, self.catalogue, now).purchase,
         )
 
     def quote_addons(self, account_id: str, quantities: Mapping[str, int]) -> OrderSummary:
@@ -1008,7 +899,7 @@ class Billing:
 
         def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> OrderSummary:
             account = self._load(unit, account_id, now, out)
-            return lifecycle.quote_addons(account, self.catalogue, quantities, now).summary
+            return quotes.quote_addons(account, self.catalogue, quantities, now).summary
 
         return self._write(work)
 
@@ -1025,17 +916,17 @@ class Billing:
             idempotency_key,
             {"op": "addons", "quantities": dict(quantities)},
             lambda account, now: (
-                lifecycle.quote_addons(account, self.catalogue, quantities, now).purchase
+                quotes.quote_addons(account, self.catalogue, quantities, now).purchase
             ),
         )
 
     def available_addons(self, account_id: str) -> list[AvailableAddOn]:
         """The add-ons the current plan sells and how many more can be bought (R-ADD-4)."""
-        return lifecycle.available_addons(self.subscription(account_id), self.catalogue)
+        return views.available_addons(self.subscription(account_id), self.catalogue)
 
     def addons(self, account_id: str) -> list[HeldAddOn]:
         """Add-ons held now, with the units stopping and when they end (R-ADD-4)."""
-        return lifecycle.held_addons(self.subscription(account_id), self.catalogue)
+        return views.held_addons(self.subscription(account_id), self.catalogue)
 
     def stop_addon(self, account_id: str, addon: str, *, quantity: int | None = None) -> HeldAddOn:
         """Stop add-on units at the end of the paid time; no refund (R-ADD-4)."""
@@ -1113,12 +1004,12 @@ class Billing:
         """Plan, period, limits, usage, balances and add-ons in one value (R-USE-1)."""
         account = self._read(account_id)
         usage = self._in_use(account_id)
-        return lifecycle.overview(account, self.catalogue, self._now(), usage)
+        return views.overview(account, self.catalogue, self._now(), usage)
 
     def check_limit(self, account_id: str, resource: str, wanted_total: int) -> None:
         """Raise ``LimitExceeded`` when ``wanted_total`` users or contacts is over the limit."""
         sub = self.subscription(account_id)
-        lifecycle.check_limit(self.catalogue, sub, resource, wanted_total)
+        views.check_limit(self.catalogue, sub, resource, wanted_total)
 
     # -- the billing run ------------------------------------------------------------------------
 

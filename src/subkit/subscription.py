@@ -109,6 +109,14 @@ class Subscription:
     def paid_ahead(self) -> bool:
         return self.paid_through > self.current_period.end
 
+    def open_invoices(self) -> tuple[str, ...]:
+        """Codes of the unpaid invoices that would buy this subscription's next period: an
+        open renewal and an unpaid scheduled change (R-SUB-2: the next period is bought once)."""
+        codes = [self.renewal_invoice]
+        if self.scheduled_change is not None and not self.scheduled_change.paid:
+            codes.append(self.scheduled_change.invoice_code)
+        return tuple(code for code in codes if code)
+
     def renewing_addons(self) -> dict[str, int]:
         """Add-on quantities a renewal buys: those held, less the units stopping."""
         stopping = self.stopping
@@ -185,13 +193,6 @@ def next_event(sub: Subscription) -> datetime:
     return sub.next_month_at
 
 
-def _open_invoices(sub: Subscription) -> tuple[str, ...]:
-    codes = [sub.renewal_invoice]
-    if sub.scheduled_change is not None and not sub.scheduled_change.paid:
-        codes.append(sub.scheduled_change.invoice_code)
-    return tuple(code for code in codes if code)
-
-
 def fall_back(sub: Subscription, catalogue: Catalogue, at: datetime, kind: str) -> Step:
     """Move to the default plan at ``at`` (lapse or end of cancellation), voiding open invoices."""
     fresh = start_fresh(sub, catalogue.default_plan, Interval.MONTHLY, {}, at, paid=True)
@@ -204,7 +205,7 @@ def fall_back(sub: Subscription, catalogue: Catalogue, at: datetime, kind: str) 
         (kind,),
         grant=catalogue.default_plan,
         new_month=True,
-        cancel_invoices=_open_invoices(sub),
+        cancel_invoices=sub.open_invoices(),
         events=(
             (SubscriptionCancelled if kind == "cancelled" else SubscriptionLapsed)(
                 catalogue.default_plan, sub.plan
