@@ -24,6 +24,7 @@ import attrs
 from subkit.cycles import Interval
 from subkit.kinds import InvoiceType
 from subkit.money import Money
+from subkit.serialize import from_dict, to_dict
 from subkit.wallet import Balance
 
 
@@ -349,22 +350,16 @@ class DomainEvent:
 
     def typed_facts(self) -> Any:
         """The facts as their typed value (an instance of ``FACTS[self.name]``)."""
-        from subkit.serialize import from_dict
-
         return from_dict(FACTS[self.name], self.facts)
 
 
 def make_event(account_id: str, at: datetime, facts: object) -> DomainEvent:
     """The event reporting ``facts`` (an instance of a class of :data:`FACTS`)."""
-    from subkit.serialize import to_dict
-
     return DomainEvent(name_of(facts), account_id, at, to_dict(facts))
 
 
 def validate(event: DomainEvent) -> None:
     """Raise ``ValueError`` unless ``event.facts`` is exactly its name's shape of facts."""
-    from subkit.serialize import to_dict
-
     try:
         typed = event.typed_facts()
     except Exception as exc:

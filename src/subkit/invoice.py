@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from subkit import stored_orders  # noqa: F401  (registers how orders are read from JSON)
 from subkit.cycles import Period, ensure_aware
 from subkit.errors import InvalidTransition
 from subkit.kinds import InvoiceType
