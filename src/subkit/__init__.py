@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from subkit import errors
+from subkit.charges import ChargeKind, ChargeRequest
 from subkit.cycles import Interval, Period
 from subkit.errors import *  # noqa: F403 - SPEC section 10: errors re-exported at the top
 from subkit.errors import __all__ as _error_names
@@ -60,6 +61,8 @@ __all__ = [  # the error names are added from subkit.errors below
     "Catalogue",
     "ChangeTiming",
     "Charge",
+    "ChargeKind",
+    "ChargeRequest",
     "Checkout",
     "Direction",
     "DomainEvent",

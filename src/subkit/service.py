@@ -7,10 +7,11 @@ to the gateway and publish events. No billing rule lives here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -18,11 +19,12 @@ from typing import Any, TypeVar
 import attrs
 
 from subkit import account as accounts
+from subkit import charges, lifecycle, quotes, settlement, views
 from subkit import checkout as checkouts
-from subkit import lifecycle, quotes, settlement, views
 from subkit import subscription as subs
 from subkit import wallet as wallets
 from subkit.account import Account, CatchUp
+from subkit.charges import ChargeKind, ChargeRequest
 from subkit.cycles import Interval, ensure_aware, zone
 from subkit.errors import (
     AccountExists,
@@ -85,6 +87,7 @@ DELIVERY_PAGE = 500  # events claimed and published at a time
 EVENT_LEASE = timedelta(minutes=5)  # how long a claimed event is not handed to another
 PRUNE_BATCH = 1000  # events deleted per transaction
 RUN_BATCH = 500  # accounts the billing run asks the store for at a time
+CHARGE_BATCH = 500  # charge_many requests per unit of work
 
 
 def _choice(kind: type[E], value: object, name: str) -> E | None:
@@ -517,60 +520,85 @@ class Billing:
 
     # -- charges --------------------------------------------------------------------------------
 
-    def _charge(
-        self,
-        account_id: str,
-        scope: str,
-        key: str,
-        arguments: Mapping[str, Any],
-        decide: Callable[[Account, datetime], tuple[wallets.WalletChange, Charge]],
-    ) -> Charge:
-        if not isinstance(key, str) or not key:
-            raise InvalidArgument("a charge needs a non-empty key", argument="key", value=key)
-        print_ = fingerprint(**arguments)
-
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Charge:
-            account = self._load(unit, account_id, now, out)
-            earlier = replay(unit.get_record(account_id, scope, key), print_)
-            if earlier is not None:
-                return from_dict(Charge, earlier)
-            change, charge = decide(account, now)
-            self._save(unit, now, attrs.evolve(account, wallet=change.wallet), change.entries)
-            unit.put_record(IdempotencyRecord(account_id, scope, key, print_, to_dict(charge)))
-            return charge
-
-        return self._write(work)
+    def _charge_one(self, request: ChargeRequest) -> Charge:
+        """One charge: a batch of one, its refusal raised (R-BAL-2..5)."""
+        (result,) = self.charge_many([request])
+        if isinstance(result, SubkitError):
+            raise result
+        return result
 
     def charge_replies(self, account_id: str, count: int = 1, *, key: str) -> Charge:
         """Charge ``count`` replies at the reply rate from the conversation balance (R-BAL-2)."""
-        return self._charge(
-            account_id,
-            "reply",
-            key,
-            {"count": count},
-            lambda account, now: wallets.charge_replies(
-                account.wallet, self.catalogue.wallet_rules, count, now, key=key
-            ),
-        )
+        return self._charge_one(ChargeRequest(account_id, ChargeKind.REPLY, count, key))
 
     def charge_broadcast(self, account_id: str, recipients: int, *, key: str) -> Charge:
         """Charge a broadcast: quota first, then the broadcast rate per message (R-BAL-3)."""
-        return self._charge(
-            account_id,
-            "broadcast",
-            key,
-            {"recipients": recipients},
-            lambda account, now: wallets.charge_broadcast(
-                account.wallet,
-                self.catalogue.wallet_rules,
-                recipients,
-                self.catalogue.entitlements(
-                    account.subscription.plan, account.subscription.addons
-                ).broadcast_quota,
-                now,
-                key=key,
-            ),
-        )
+        return self._charge_one(ChargeRequest(account_id, ChargeKind.BROADCAST, recipients, key))
+
+    def charge_many(self, requests: Iterable[ChargeRequest]) -> list[Charge | SubkitError]:
+        """Charge many replies and broadcasts, as few commits as the store allows (R-VOL-1).
+
+        Each request is all or nothing and idempotent under its key exactly as
+        :meth:`charge_replies` / :meth:`charge_broadcast`; a refused one is its own result
+        (the ``SubkitError`` it would have raised) and leaves the others alone. Results come
+        in request order. Requests are charged ``CHARGE_BATCH`` at a time, each batch in one
+        unit of work (one commit) that loads and saves each of its accounts once; a batch the
+        store cannot commit (``ConcurrencyConflict`` after the retries, ``StoreError``) gives
+        that error as the result of each of its requests, and changed nothing.
+        """
+        if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
+            raise InvalidArgument(
+                "requests must be an iterable of ChargeRequest", argument="requests", value=requests
+            )
+        items = list(requests)
+        results: list[Charge | SubkitError | None] = [None] * len(items)
+        checked: list[tuple[int, ChargeRequest]] = []
+        for index, request in enumerate(items):
+            try:
+                checked.append((index, charges.check_request(request)))
+            except SubkitError as refused:
+                results[index] = refused
+        for start in range(0, len(checked), CHARGE_BATCH):
+            batch = checked[start : start + CHARGE_BATCH]
+            try:
+                done = self._write(functools.partial(self._charge_batch, batch=batch))
+            except SubkitError as error:
+                done = [(index, error) for index, _ in batch]
+            for index, result in done:
+                results[index] = result
+        return [result for result in results if result is not None]
+
+    def _charge_batch(
+        self,
+        unit: UnitOfWork,
+        now: datetime,
+        out: _Outcome,
+        batch: Sequence[tuple[int, ChargeRequest]],
+    ) -> list[tuple[int, Charge | SubkitError]]:
+        by_account: dict[str, list[tuple[int, ChargeRequest]]] = {}
+        for index, request in batch:
+            by_account.setdefault(request.account_id, []).append((index, request))
+        done: list[tuple[int, Charge | SubkitError]] = []
+        for account_id, mine in by_account.items():
+            try:
+                account = self._load(unit, account_id, now, out)
+            except SubkitError as refused:  # AccountNotFound, InvalidTime: each request's own
+                done.extend((index, refused) for index, _ in mine)
+                continue
+            records = {
+                (where, request.key): unit.get_record(account_id, where, request.key)
+                for _, request in mine
+                for where in (charges.scope(request.kind),)
+            }
+            charged = charges.charge_account(
+                account, self.catalogue, [request for _, request in mine], now, records
+            )
+            if charged.records:
+                self._save(unit, now, charged.account, charged.entries)
+                for record in charged.records:
+                    unit.put_record(record)
+            done.extend(zip((index for index, _ in mine), charged.results, strict=True))
+        return done
 
     def adjust_balance(
         self, account_id: str, balance: Balance | str, amount: Money | int, *, key: str, reason: str

@@ -1,0 +1,186 @@
+"""Charging messages: one request or a batch of them against one account (R-BAL-2..5, R-VOL-1).
+
+A :class:`ChargeRequest` names an account, a kind (``reply`` or ``broadcast``), a count
+(replies, or recipients) and the caller's key. :func:`charge_account` applies an account's
+requests in order to the account as it evolves, each one exactly as a single
+``charge_replies`` / ``charge_broadcast`` would: through :func:`subkit.wallet.charge_replies`
+and :func:`subkit.wallet.charge_broadcast`, all or nothing, replayed under its key. One
+request's refusal is its own result and leaves the account as the request before it did.
+
+Pure: the service reads the idempotency records of the keys, calls this, and saves the
+account, the entries and the new records in one unit of work.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import attrs
+
+from subkit import wallet as wallets
+from subkit.account import Account
+from subkit.errors import InvalidArgument, InvalidQuantity, SubkitError
+from subkit.idempotency import IdempotencyRecord, fingerprint, replay
+from subkit.plans import Catalogue
+from subkit.serialize import from_dict, to_dict
+from subkit.wallet import Charge, LedgerEntry
+
+#: The most messages one request may charge (R-LIM-1).
+MAX_COUNT = 1_000_000
+
+
+class ChargeKind(enum.StrEnum):
+    """What a request charges for: replies (conversation) or broadcast messages."""
+
+    REPLY = "reply"
+    BROADCAST = "broadcast"
+
+
+@attrs.frozen
+class ChargeRequest:
+    """One charge of ``billing.charge_many``: ``count`` replies, or a broadcast to ``count``
+    recipients, under the caller's ``key`` (the message or campaign id)."""
+
+    account_id: str
+    kind: ChargeKind | str
+    count: int
+    key: str
+
+
+def check_request(request: object) -> ChargeRequest:
+    """Return the request with its ``kind`` as a :class:`ChargeKind`, or refuse it.
+
+    Raises:
+        InvalidArgument: not a ChargeRequest, or its account id, kind or key is not one.
+        InvalidQuantity: ``count`` is not an int in 1..1,000,000.
+    """
+    if not isinstance(request, ChargeRequest):
+        raise InvalidArgument(
+            f"charge_many takes ChargeRequest items, not {type(request).__name__}",
+            argument="requests",
+            value=request,
+        )
+    if not isinstance(request.account_id, str) or not request.account_id:
+        raise InvalidArgument(
+            "an account id must be a non-empty string",
+            argument="account_id",
+            value=request.account_id,
+        )
+    try:
+        if not isinstance(request.kind, str):
+            raise ValueError
+        kind = ChargeKind(request.kind)
+    except ValueError:
+        raise InvalidArgument(
+            f"kind must be one of reply, broadcast, not {request.kind!r}",
+            argument="kind",
+            value=request.kind,
+        ) from None
+    if not isinstance(request.key, str) or not request.key:
+        raise InvalidArgument("a charge needs a non-empty key", argument="key", value=request.key)
+    count = request.count
+    name = "count" if kind is ChargeKind.REPLY else "recipients"
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise InvalidQuantity(f"{name} must be an int, not {type(count).__name__}")
+    if count < 1:
+        raise InvalidQuantity(f"{name} must be at least 1, got {count}", quantity=count)
+    if count > MAX_COUNT:
+        raise InvalidQuantity(
+            f"{name} must be at most {MAX_COUNT:,} per charge, got {count:,}",
+            quantity=count,
+            maximum=MAX_COUNT,
+        )
+    return request if request.kind is kind else attrs.evolve(request, kind=kind)
+
+
+def scope(kind: ChargeKind | str) -> str:
+    """The idempotency scope of a kind of charge: keys are scoped per kind (R-BAL-5)."""
+    return str(ChargeKind(kind))
+
+
+def request_fingerprint(request: ChargeRequest) -> str:
+    """The fingerprint a charge's key is recorded with (the same as the single calls')."""
+    if ChargeKind(request.kind) is ChargeKind.REPLY:
+        return fingerprint(count=request.count)
+    return fingerprint(recipients=request.count)
+
+
+def decide(
+    account: Account, catalogue: Catalogue, request: ChargeRequest, at: datetime
+) -> tuple[wallets.WalletChange, Charge]:
+    """Charge one request to ``account``'s wallet at ``at`` (the wallet's rules decide)."""
+    rules = catalogue.wallet_rules
+    if ChargeKind(request.kind) is ChargeKind.REPLY:
+        return wallets.charge_replies(account.wallet, rules, request.count, at, key=request.key)
+    sub = account.subscription
+    quota = catalogue.entitlements(sub.plan, sub.addons).broadcast_quota
+    return wallets.charge_broadcast(
+        account.wallet, rules, request.count, quota, at, key=request.key
+    )
+
+
+@attrs.frozen
+class Charged:
+    """An account after its requests: what to save, and one result per request, in order."""
+
+    account: Account
+    entries: tuple[LedgerEntry, ...]
+    records: tuple[IdempotencyRecord, ...]
+    results: tuple[Charge | SubkitError, ...]
+
+
+def charge_account(
+    account: Account,
+    catalogue: Catalogue,
+    requests: Sequence[ChargeRequest],
+    at: datetime,
+    records: Mapping[tuple[str, str], IdempotencyRecord | None],
+) -> Charged:
+    """Apply ``requests`` (checked, all of ``account``) in order at ``at``.
+
+    ``records`` holds the stored record of each request's ``(scope, key)`` (``None`` when
+    new). A key already used replays its first result, or is refused with
+    ``IdempotencyConflict`` when the arguments differ; a key used twice in ``requests``
+    replays the first use the same way. A request refused (``InsufficientBalance``, ...)
+    changes nothing and records nothing, so its key may be used again.
+    """
+    known = dict(records)
+    entries: list[LedgerEntry] = []
+    new: list[IdempotencyRecord] = []
+    results: list[Charge | SubkitError] = []
+    for request in requests:
+        where = (scope(request.kind), request.key)
+        print_ = request_fingerprint(request)
+        try:
+            earlier = replay(known.get(where), print_)
+            if earlier is not None:
+                results.append(from_dict(Charge, earlier))
+                continue
+            change, charge = decide(account, catalogue, request, at)
+        except SubkitError as refused:
+            results.append(refused)
+            continue
+        account = attrs.evolve(account, wallet=change.wallet)
+        entries.extend(change.entries)
+        record = IdempotencyRecord(
+            account.account_id, where[0], request.key, print_, to_dict(charge)
+        )
+        known[where] = record
+        new.append(record)
+        results.append(charge)
+    return Charged(account, tuple(entries), tuple(new), tuple(results))
+
+
+__all__ = [
+    "MAX_COUNT",
+    "ChargeKind",
+    "ChargeRequest",
+    "Charged",
+    "charge_account",
+    "check_request",
+    "decide",
+    "request_fingerprint",
+    "scope",
+]
