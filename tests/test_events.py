@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime
+from pathlib import Path
 
 import attrs
 import pytest
@@ -105,3 +107,79 @@ def test_a_name_is_an_event_name_or_refused() -> None:
 def test_validate_refuses_facts_of_another_shape(facts: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"invoice\.paid"):
         validate(DomainEvent(EventName.INVOICE_PAID, "acme", AT, facts))
+
+
+# -- the docs' table of events -----------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _fact(owner: type, field: attrs.Attribute[object]) -> str:
+    # The annotation as written: cattrs resolves ``field.type`` to the class once it has
+    # built the facts, and its repr is no name.
+    kind = str(owner.__annotations__[field.name])
+    if kind.endswith(" | None"):  # a pipe would split the table's cell
+        return f"`{field.name}?: {kind.removesuffix(' | None')}`"
+    return f"`{field.name}: {kind}`"
+
+
+def event_table() -> str:
+    """The table docs/events.md must hold, made from :data:`FACTS` itself: every name, its
+    facts with their types, and when it fires (the first paragraph of the facts class's
+    docstring)."""
+    rows = ["| name | facts | when it fires |", "|---|---|---|"]
+    for name in EventName:
+        kind = FACTS[name]
+        facts = ", ".join(_fact(kind, field) for field in attrs.fields(kind))
+        when = " ".join((kind.__doc__ or "").split("\n\n")[0].split()).replace("``", "`")
+        rows.append(f"| `{name.value}` | {facts} | {when} |")
+    return "\n".join(rows) + "\n"
+
+
+def test_the_event_table_is_the_facts_classes() -> None:
+    """R-EVT-1: docs/events.md lists every event name with exactly its facts and when it
+    fires, as events.py declares them (`python tests/test_events.py` prints the table)."""
+    page = (DOCS / "events.md").read_text(encoding="utf-8")
+    table = "".join(line + "\n" for line in page.splitlines() if line.startswith("| `"))
+    expected = "".join(line + "\n" for line in event_table().splitlines()[2:])
+    assert table == expected, "docs/events.md's table is stale; expected:\n" + event_table()
+
+
+def _code_outside_events() -> list[tuple[str, ast.AST]]:
+    """(module, node) of every node of src/subkit's modules, events.py left out."""
+    source = Path(events.__file__).resolve().parent
+    nodes: list[tuple[str, ast.AST]] = []
+    for module in sorted(source.rglob("*.py")):
+        if module.name != "events.py":
+            tree = ast.parse(module.read_text(encoding="utf-8"))
+            nodes.extend((module.name, node) for node in ast.walk(tree))
+    return nodes
+
+
+def test_every_event_is_made_from_its_typed_facts() -> None:
+    """One shape per name wherever it is made: no module builds a ``DomainEvent`` by hand
+    (with a name and a dict); they all go through ``make_event(facts)``."""
+    by_hand = [
+        (module, node.lineno)
+        for module, node in _code_outside_events()
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "DomainEvent"
+    ]
+    assert by_hand == []
+
+
+def test_the_docs_say_which_names_subkit_does_not_make_yet() -> None:
+    """A name whose facts class no module uses (outside its import) is not made by subkit:
+    docs/events.md must say so (in its "not made yet" line), so the table never promises an
+    event that never comes."""
+    built = {node.id for _, node in _code_outside_events() if isinstance(node, ast.Name)}
+    unmade = [name.value for name in EventName if FACTS[name].__name__ not in built]
+    page = (DOCS / "events.md").read_text(encoding="utf-8")
+    line = next(line for line in page.splitlines() if "not made yet" in line)
+    for name in unmade:
+        assert f"`{name}`" in line, f"{name} is never made; docs/events.md must say so"
+
+
+if __name__ == "__main__":
+    print(event_table(), end="")

@@ -19,6 +19,7 @@ from subkit.errors import (
     InvoiceNotFound,
     UnknownAddOn,
 )
+from subkit.events import AddOnResumed
 from subkit.invoice import InvoiceStatus, PaymentStatus
 from subkit.plans import Catalogue
 from subkit.service import Billing, Checkout, PaymentEvent
@@ -248,6 +249,7 @@ def test_resume_addon_holds_and_renews_the_units_again(
     history = billing.addon_history(stopped)
     assert (history[-1].kind, history[-1].quantity) == (AddOnEventKind.RESUMED, 1)
     assert sink.names()[-1] == "addon.resumed"
+    assert sink.events[-1].typed_facts() == AddOnResumed("extra_user", 1)
     held = billing.resume_addon(stopped, "extra_user")
     assert (held.quantity, held.stopping, held.stops) == (3, 0, ())
     quote = billing.quote_renewal(stopped)

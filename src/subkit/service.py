@@ -38,6 +38,7 @@ from subkit.errors import (
     SubkitError,
 )
 from subkit.events import (
+    AddOnResumed,
     AddOnStopped,
     BalanceAdjusted,
     DomainEvent,
@@ -791,9 +792,7 @@ class Billing:
                 )
             self._void(unit, code, InvoiceStatus.CANCELLED, now, out)
             self._save(unit, now, accounts.forget_invoice(account, code), ())
-            out.events.append(
-                DomainEvent("invoice.cancelled", account_id, now, {"invoice_code": code})
-            )
+            out.events.append(make_event(account_id, now, InvoiceCancelled(code)))
             return unit.get_invoice(code) or found
 
         return self._write(work)
@@ -989,11 +988,7 @@ class Billing:
                 self._void(unit, renewal, InvoiceStatus.CANCELLED, now, out)
                 resumed = accounts.forget_invoice(resumed, renewal)
             self._save(unit, now, resumed, ())
-            out.events.append(
-                DomainEvent(
-                    "addon.resumed", account_id, now, {"addon": addon, "quantity": event.quantity}
-                )
-            )
+            out.events.append(make_event(account_id, now, AddOnResumed(addon, event.quantity)))
 
         self._write(work)
         return next(held for held in self.addons(account_id) if held.code == addon)
