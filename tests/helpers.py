@@ -7,12 +7,14 @@ for ``strategies.py``); ``conftest.py`` builds its fixtures from the same values
 
 from __future__ import annotations
 
+import tomllib
 from datetime import datetime
 from importlib import resources
 from zoneinfo import ZoneInfo
 
 from subkit.invoice import BillingProfile, Invoice, PaymentStatus
 from subkit.money import Money
+from subkit.plans import Catalogue
 from subkit.ports import PaymentEvent
 from subkit.service import Billing, Checkout
 
@@ -35,6 +37,13 @@ def at(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> datet
 def default_catalogue_toml() -> str:
     """The text of the shipped default catalogue, to extend or edit per test."""
     return resources.files("subkit.data").joinpath("default_catalogue.toml").read_text("utf-8")
+
+
+def catalogue_with_skew(seconds: int) -> Catalogue:
+    """The shipped catalogue with ``policy.max_clock_skew_seconds = seconds`` (R-CON-1)."""
+    data = tomllib.loads(default_catalogue_toml())
+    data.setdefault("policy", {})["max_clock_skew_seconds"] = seconds
+    return Catalogue.from_dict(data)
 
 
 def pay(

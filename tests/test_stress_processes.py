@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from helpers import catalogue_with_skew
 from subkit.errors import SubkitError
 from subkit.fakes import FakeGateway
 from subkit.invoice import BillingProfile, InvoiceStatus, PaymentStatus
-from subkit.plans import Catalogue
 from subkit.ports import PaymentEvent
 from subkit.service import Billing, SystemClock
 from subkit.stores.sqlite import SqliteStore
@@ -38,16 +38,17 @@ CALLS = 600  # per worker
 DEADLINE_SECONDS = 25.0  # a worker stops early past this, so the test stays bounded
 
 #: The only refusals a call may meet here. InsufficientBalance cannot happen with the
-#: balances topped up below, and is allowed only as the typed refusal it would be.
-#: TEMPORARY: "InvalidTime" is the R-CON-1 bug (the clock is read before the unit takes the
-#: account, so a process that waited for the lock is behind the account's last change); it
-#: must be removed from this set as soon as R-CON-1 is on main.
-ALLOWED = {"InsufficientBalance", "InvalidTime"}
+#: balances topped up below, and is allowed only as the typed refusal it would be. Not
+#: InvalidTime: each call reads the clock once its unit holds the account (R-CON-1), so with
+#: one system clock no call is ever behind the last change, and the catalogue below tolerates
+#: no lag at all (a clock read before the write lock would be refused at once).
+ALLOWED = {"InsufficientBalance"}
 
 
 def billing_on(path: str) -> tuple[Billing, SqliteStore]:
     store = SqliteStore(path)
-    return Billing(Catalogue.default(), store, FakeGateway(), clock=SystemClock()), store
+    catalogue = catalogue_with_skew(0)
+    return Billing(catalogue, store, FakeGateway(), clock=SystemClock()), store
 
 
 def notification(billing: Billing, account_id: str, key: str) -> PaymentEvent:

@@ -192,14 +192,17 @@ class Billing:
     def _now(self) -> datetime:
         return ensure_aware(self.clock.now(), "clock.now()")
 
-    def _write(self, work: Callable[[UnitOfWork, datetime, _Outcome], T]) -> T:
-        """Run ``work`` in one transaction, retrying optimistic-lock conflicts a few times."""
+    def _write(self, work: Callable[[UnitOfWork, _Outcome], T]) -> T:
+        """Run ``work`` in one transaction, retrying optimistic-lock conflicts a few times.
+
+        ``work`` takes its time from :meth:`_load` (or :meth:`_now` when it loads no account)
+        inside the unit, never before it: a call that waited for another writer is dated
+        after that writer's change (R-CON-1)."""
         for attempt in range(MAX_ATTEMPTS):
             outcome = _Outcome()
-            now = self._now()
             try:
                 with self.store.transaction() as unit:
-                    result = work(unit, now, outcome)
+                    result = work(unit, outcome)
                     # The events commit with the change or not at all (R-EVT-1).
                     if outcome.events:
                         unit.add_events(outcome.events)
@@ -298,23 +301,42 @@ class Billing:
             if batch < PRUNE_BATCH:
                 return pruned
 
-    def _load(self, unit: UnitOfWork, account_id: str, now: datetime, out: _Outcome) -> Account:
-        """Load an account and apply what is due for it up to ``now`` (R-TIME)."""
+    def _dated(self, account: Account) -> datetime:
+        """The time of a call on ``account``: the clock's now, read once the call holds the
+        account (R-CON-1).
+
+        Time never runs backwards for an account (its ledger and periods are in order). A
+        clock behind the account's last change by at most ``policy.max_clock_skew_seconds``
+        (another server's clock, a little behind) dates the call at that change; further
+        behind, the call is refused with ``InvalidTime``.
+        """
+        now = self._now()
+        as_of = account.as_of
+        if as_of is None or now >= as_of:
+            return now
+        if as_of - now <= timedelta(seconds=self.catalogue.policy.max_clock_skew_seconds):
+            return as_of
+        raise InvalidTime(
+            f"the clock ({now.isoformat()}) is behind the last change of account "
+            f"{account.account_id!r} ({as_of.isoformat()}) by more than "
+            f"policy.max_clock_skew_seconds ({self.catalogue.policy.max_clock_skew_seconds} s)",
+            now=now,
+            as_of=as_of,
+        )
+
+    def _load(self, unit: UnitOfWork, account_id: str, out: _Outcome) -> tuple[Account, datetime]:
+        """Load an account, date the call (:meth:`_dated`) and apply what is due for it up
+        to then (R-TIME). Returns the account and the call's time."""
         account = unit.get_account(account_id)
         if account is None:
             raise AccountNotFound(f"no account {account_id!r}", account_id=account_id)
-        if account.as_of is not None and now < account.as_of:
-            # Time never runs backwards for an account: its ledger and periods are in order.
-            raise InvalidTime(
-                f"the clock ({now.isoformat()}) is behind the last change of account "
-                f"{account_id!r} ({account.as_of.isoformat()})",
-                now=now,
-                as_of=account.as_of,
-            )
+        # Read the clock only now: the unit holds the account (SQLite's write lock is taken
+        # at BEGIN IMMEDIATE, a row lock at the read), so no writer can come in between.
+        now = self._dated(account)
         caught = accounts.catch_up(account, self.catalogue, now)
         if caught.account is account:
-            return account
-        return self._apply_catch_up(unit, account, caught, out, now)
+            return account, now
+        return self._apply_catch_up(unit, account, caught, out, now), now
 
     def _apply_catch_up(
         self, unit: UnitOfWork, before: Account, caught: CatchUp, out: _Outcome, until: datetime
@@ -363,7 +385,7 @@ class Billing:
 
     def _read(self, account_id: str) -> Account:
         """The account as it is now, with what is due applied (and saved)."""
-        return self._write(lambda unit, now, out: self._load(unit, account_id, now, out))
+        return self._write(lambda unit, out: self._load(unit, account_id, out)[0])
 
     # -- accounts -------------------------------------------------------------------------------
 
@@ -376,9 +398,10 @@ class Billing:
         tz = timezone or self.catalogue.policy.timezone
         zone(tz)
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
+        def work(unit: UnitOfWork, out: _Outcome) -> Subscription:
             if unit.get_account(account_id) is not None:
                 raise AccountExists(f"account {account_id!r} already exists", account_id=account_id)
+            now = self._now()
             account, entries = accounts.open_account(account_id, self.catalogue, now, tz)
             unit.add_account(attrs.evolve(account, as_of=now))
             unit.append_entries(entries)
@@ -394,8 +417,8 @@ class Billing:
         if not isinstance(profile, BillingProfile):
             raise TypeError("profile must be a BillingProfile")
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> None:
+            account, now = self._load(unit, account_id, out)
             self._save(unit, now, attrs.evolve(account, profile=profile), ())
 
         self._write(work)
@@ -423,8 +446,8 @@ class Billing:
         """Place an order: a pending invoice committed first, then the gateway (R-INV-1)."""
         print_ = fingerprint(**arguments)
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> tuple[Checkout, bool]:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> tuple[Checkout, bool]:
+            account, now = self._load(unit, account_id, out)
             if idempotency_key is not None:
                 earlier = replay(unit.get_record(account_id, "checkout", idempotency_key), print_)
                 if earlier is not None:
@@ -474,7 +497,8 @@ class Billing:
             )
         )
 
-        def remember(unit: UnitOfWork, now: datetime, out: _Outcome) -> Checkout:
+        def remember(unit: UnitOfWork, out: _Outcome) -> Checkout:
+            now = self._now()
             # The invoice keeps its session (R-GW-4), whatever happened to it meanwhile.
             current = unit.get_invoice(invoice.code) or invoice
             if current.payment is None or current.payment.expires_at <= now:
@@ -572,7 +596,6 @@ class Billing:
     def _charge_batch(
         self,
         unit: UnitOfWork,
-        now: datetime,
         out: _Outcome,
         batch: Sequence[tuple[int, ChargeRequest]],
     ) -> list[tuple[int, Charge | SubkitError]]:
@@ -582,7 +605,7 @@ class Billing:
         done: list[tuple[int, Charge | SubkitError]] = []
         for account_id, mine in by_account.items():
             try:
-                account = self._load(unit, account_id, now, out)
+                account, now = self._load(unit, account_id, out)
             except SubkitError as refused:  # AccountNotFound, InvalidTime: each request's own
                 done.extend((index, refused) for index, _ in mine)
                 continue
@@ -614,8 +637,8 @@ class Billing:
                 )
         print_ = fingerprint(balance=str(chosen), amount=money.amount, reason=reason)
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> LedgerEntry:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> LedgerEntry:
+            account, now = self._load(unit, account_id, out)
             earlier = replay(unit.get_record(account_id, "adjustment", key), print_)
             if earlier is not None:
                 return from_dict(LedgerEntry, earlier)
@@ -658,8 +681,8 @@ class Billing:
         kind_ = _choice(EntryKind, kind, "kind")
         self._check_range(since, until, limit)
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Page[LedgerEntry]:
-            self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> Page[LedgerEntry]:
+            self._load(unit, account_id, out)
             return unit.ledger_page(
                 account_id,
                 balance=chosen,
@@ -703,8 +726,8 @@ class Billing:
         status_ = _choice(InvoiceStatus, status, "status")
         self._check_range(since, until, limit)
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Page[Invoice]:
-            self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> Page[Invoice]:
+            self._load(unit, account_id, out)
             return unit.invoice_page(
                 account_id,
                 type=type_,
@@ -720,8 +743,8 @@ class Billing:
     def invoice(self, account_id: str, code: str) -> Invoice:
         """One invoice of the account; ``InvoiceNotFound`` when the code is not its own."""
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Invoice:
-            self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> Invoice:
+            self._load(unit, account_id, out)
             found = unit.get_invoice(code)
             if found is None or found.account_id != account_id:
                 raise InvoiceNotFound(
@@ -753,8 +776,8 @@ class Billing:
         customer clicking twice pays one session; a new one is opened once it has expired.
         """
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> tuple[Invoice, Checkout | None]:
-            self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> tuple[Invoice, Checkout | None]:
+            _, now = self._load(unit, account_id, out)
             found = self._own_invoice(unit, account_id, code)
             if not found.is_open:
                 raise InvalidTransition(
@@ -778,8 +801,8 @@ class Billing:
         have bought is dropped, as for a replaced one (SPEC 19, R-SUB-2). Cancelling an
         invoice already cancelled returns it unchanged."""
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Invoice:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> Invoice:
+            account, now = self._load(unit, account_id, out)
             found = self._own_invoice(unit, account_id, code)
             if found.status is InvoiceStatus.CANCELLED:
                 return found
@@ -820,13 +843,13 @@ class Billing:
         if event.at is not None:
             ensure_aware(event.at, "event.at")
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Invoice:
+        def work(unit: UnitOfWork, out: _Outcome) -> Invoice:
             invoice = unit.get_invoice(event.invoice_code)
             if invoice is None:
                 raise InvoiceNotFound(
                     f"no invoice {event.invoice_code!r}", invoice_code=event.invoice_code
                 )
-            account = self._load(unit, invoice.account_id, now, out)
+            account, now = self._load(unit, invoice.account_id, out)
             invoice = unit.get_invoice(event.invoice_code) or invoice  # catch-up may expire it
             if event.event_id is not None:
                 # Event ids are scoped to their invoice: one seen for another invoice is not a
@@ -865,8 +888,8 @@ class Billing:
         """The Order Summary of a plan change, without buying anything (R-SUB-2, R-SUB-3)."""
         usage = self._in_use(account_id)
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> OrderSummary:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> OrderSummary:
+            account, now = self._load(unit, account_id, out)
             return quotes.quote_change(
                 account, self.catalogue, plan, interval, addons, now, usage
             ).summary
@@ -896,8 +919,8 @@ class Billing:
     def cancel_change(self, account_id: str) -> Subscription:
         """Cancel a scheduled change that is not paid yet; its invoice is cancelled."""
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> Subscription:
+            account, now = self._load(unit, account_id, out)
             step = lifecycle.cancel_change(account.subscription, now)
             return self._apply_step(unit, account, step, out)
 
@@ -906,8 +929,8 @@ class Billing:
     def quote_renewal(self, account_id: str) -> OrderSummary:
         """The price of one more period of the current plan (R-SUB-4)."""
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> OrderSummary:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> OrderSummary:
+            account, now = self._load(unit, account_id, out)
             return quotes.quote_renewal(account, self.catalogue, now).summary
 
         return self._write(work)
@@ -924,8 +947,8 @@ class Billing:
     def quote_addons(self, account_id: str, quantities: Mapping[str, int]) -> OrderSummary:
         """Price add-on units, prorated for the rest of the period (R-ADD-3)."""
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> OrderSummary:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> OrderSummary:
+            account, now = self._load(unit, account_id, out)
             return quotes.quote_addons(account, self.catalogue, quantities, now).summary
 
         return self._write(work)
@@ -958,8 +981,8 @@ class Billing:
     def stop_addon(self, account_id: str, addon: str, *, quantity: int | None = None) -> HeldAddOn:
         """Stop add-on units at the end of the paid time; no refund (R-ADD-4)."""
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> None:
+            account, now = self._load(unit, account_id, out)
             sub, event = lifecycle.stop_addon(
                 account.subscription, self.catalogue, addon, quantity, now
             )
@@ -975,8 +998,8 @@ class Billing:
     ) -> HeldAddOn:
         """Undo a stop before the units end: they are held and renewed again (SPEC 19)."""
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> None:
+            account, now = self._load(unit, account_id, out)
             sub, event = lifecycle.resume_addon(
                 account.subscription, self.catalogue, addon, quantity, now
             )
@@ -1002,8 +1025,8 @@ class Billing:
     def unsubscribe(self, account_id: str) -> Subscription:
         """Cancel at the end of the paid time; past due lapses at once (R-SUB-6)."""
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> Subscription:
+            account, now = self._load(unit, account_id, out)
             step = lifecycle.unsubscribe(account.subscription, self.catalogue, now)
             return self._apply_step(unit, account, step, out)
 
@@ -1012,8 +1035,8 @@ class Billing:
     def resume(self, account_id: str) -> Subscription:
         """Undo ``unsubscribe`` before the paid time ends (R-SUB-6)."""
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Subscription:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> Subscription:
+            account, now = self._load(unit, account_id, out)
             sub = lifecycle.resume(account.subscription)
             self._save(unit, now, attrs.evolve(account, subscription=sub), ())
             out.events.append(make_event(account_id, now, SubscriptionResumed(sub.plan)))
@@ -1132,7 +1155,7 @@ class Billing:
         return RunReport(until=now, accounts=tuple(touched), counts=dict(counts))
 
     def _advance_account(self, account_id: str, until: datetime) -> dict[str, int]:
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> dict[str, int]:
+        def work(unit: UnitOfWork, out: _Outcome) -> dict[str, int]:
             account = unit.get_account(account_id)
             if account is None:
                 return {}
