@@ -1,16 +1,27 @@
-"""Shared fixtures: a Billing facade wired to the in-memory fakes, at a fixed time."""
+"""Shared fixtures: a Billing facade wired to the fakes and a store, at a fixed time.
+
+The store is in memory, unless the module carries ``pytestmark = ALL_STORES`` (from
+``stores.py``): then every test asking for ``store`` (or ``billing``) runs on memory, a SQLite
+file and a PostgreSQL schema of its own.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
+
+import stores
 
 # JAKARTA, PROFILE and START live in helpers.py; the names stay importable from here too.
 from helpers import JAKARTA as JAKARTA
 from helpers import PROFILE, START
 from subkit.plans import Catalogue
+from subkit.ports import Store
 from subkit.service import Billing
-from subkit.testing import FakeGateway, FixedClock, InMemoryStore, RecordingSink
+from subkit.testing import FakeGateway, FixedClock, RecordingSink
 
 # One Hypothesis profile for every property and stateful test. No deadline: the machine is
 # shared and coverage tracing slows each example, so a deadline measures the machine, not
@@ -30,9 +41,23 @@ def clock() -> FixedClock:
     return FixedClock(START)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_kind" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "all_stores"
+    ):
+        metafunc.parametrize("store_kind", stores.KINDS)
+
+
 @pytest.fixture
-def store() -> InMemoryStore:
-    return InMemoryStore()
+def store_kind() -> str:
+    """Which store the ``store`` fixture makes; parametrised in ``ALL_STORES`` modules."""
+    return "memory"
+
+
+@pytest.fixture
+def store(store_kind: str, tmp_path: Path) -> Iterator[Store]:
+    with stores.open_store(store_kind, tmp_path) as store:
+        yield store
 
 
 @pytest.fixture
@@ -53,7 +78,7 @@ def catalogue() -> Catalogue:
 @pytest.fixture
 def billing(
     catalogue: Catalogue,
-    store: InMemoryStore,
+    store: Store,
     gateway: FakeGateway,
     clock: FixedClock,
     sink: RecordingSink,

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import FREE_GRANT, PROFILE, START, idr, pay
+from stores import ALL_STORES, contents
 from subkit.errors import (
     BillingProfileRequired,
     IdempotencyConflict,
@@ -33,9 +34,12 @@ from subkit.invoice import (
     move,
 )
 from subkit.plans import Catalogue
+from subkit.ports import Store
 from subkit.service import Billing, PaymentEvent
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore, RecordingSink
 from subkit.wallet import Balance
+
+pytestmark = ALL_STORES
 
 CODE = re.compile(r"^INV-\d{6}-\d{6}$")
 
@@ -119,7 +123,7 @@ class TestCheckout:
         assert re.fullmatch(r"[A-Za-z0-9-]{1,50}", invoice.code)
 
     def test_billing_profile_is_required_before_checkout(
-        self, billing: Billing, store: InMemoryStore, gateway: FakeGateway
+        self, billing: Billing, store: Store, gateway: FakeGateway
     ) -> None:
         """R-INV-9, R-ERR: no profile, no invoice, no gateway call, nothing stored."""
         billing.open_account("noprofile")
@@ -129,15 +133,15 @@ class TestCheckout:
         assert isinstance(caught.value, SubkitError)
         assert billing.invoices("noprofile").items == ()
         assert gateway.requests == []
-        assert store._state.sequence == 0
-        assert store._state.records == {}
+        assert contents(store)["sequence"] == 0
+        assert contents(store)["records"] == []
         # After setting a profile the same key is free to use.
         billing.set_billing_profile("noprofile", PROFILE)
         checkout = billing.top_up("noprofile", "conversation", 10_000, idempotency_key="k")
         assert checkout.invoice is not None
 
     def test_no_profile_needed_when_the_policy_says_so(
-        self, catalogue: Catalogue, store: InMemoryStore, gateway: FakeGateway, clock: FixedClock
+        self, catalogue: Catalogue, store: Store, gateway: FakeGateway, clock: FixedClock
     ) -> None:
         """R-CAT-6 ``require_billing_profile = false``: checkout without a profile."""
         relaxed = attrs.evolve(
@@ -163,7 +167,7 @@ class TestCheckout:
         assert billing.invoice(account, second.code).billing_profile == moved
 
     def test_same_idempotency_key_returns_the_same_checkout(
-        self, billing: Billing, account: str, gateway: FakeGateway, store: InMemoryStore
+        self, billing: Billing, account: str, gateway: FakeGateway, store: Store
     ) -> None:
         """R-INV-1: a replayed checkout creates no second invoice and no second session."""
         first = billing.top_up(account, "conversation", 50_000, idempotency_key="order-1")
@@ -173,10 +177,10 @@ class TestCheckout:
         assert again == first
         assert len(billing.invoices(account).items) == 1
         assert len(gateway.requests) == 1
-        assert store._state.sequence == 1
+        assert contents(store)["sequence"] == 1
 
     def test_same_key_with_other_arguments_conflicts(
-        self, billing: Billing, account: str, store: InMemoryStore
+        self, billing: Billing, account: str, store: Store
     ) -> None:
         """R-BAL-5 for checkouts: IdempotencyConflict, nothing created."""
         billing.top_up(account, "conversation", 50_000, idempotency_key="order-1")
@@ -186,7 +190,7 @@ class TestCheckout:
         with pytest.raises(IdempotencyConflict):
             billing.top_up(account, "broadcast", 50_000, idempotency_key="order-1")
         assert len(billing.invoices(account).items) == 1
-        assert store._state.sequence == 1
+        assert contents(store)["sequence"] == 1
 
     def test_checkout_keys_are_scoped_per_account(self, billing: Billing, account: str) -> None:
         """R-BAL-5: another account may use the same key for its own checkout."""
@@ -199,7 +203,7 @@ class TestCheckout:
         assert theirs.invoice.account_id == "beta"
 
     def test_gateway_error_leaves_a_pending_invoice_and_a_retry_completes_it(
-        self, billing: Billing, account: str, gateway: FakeGateway, store: InMemoryStore
+        self, billing: Billing, account: str, gateway: FakeGateway, store: Store
     ) -> None:
         """R-INV-1, gateway down: the invoice is kept; a retry with the key gets a session."""
         gateway.fail_next = ConnectionError("gateway down")
@@ -215,7 +219,7 @@ class TestCheckout:
             pending, payment=retried.payment, version=pending.version + 1
         )
         assert [r.invoice_code for r in gateway.requests] == [pending.code]
-        assert store._state.sequence == 1
+        assert contents(store)["sequence"] == 1
         # The session is remembered: a third call asks the gateway nothing more.
         assert billing.top_up(account, "conversation", 50_000, idempotency_key="order-1") == retried
         assert len(gateway.requests) == 1

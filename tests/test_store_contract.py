@@ -1,9 +1,13 @@
-"""The store contract suite (subkit.contract) on both stores subkit ships."""
+"""The store contract suite (subkit.contract) on the three stores subkit ships."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from stores import open_store
 from subkit.contract import StoreContract
 from subkit.ports import Store
 from subkit.stores.sqlite import SqliteStore
@@ -18,3 +22,12 @@ class TestInMemoryStore(StoreContract):
 class TestSqliteStore(StoreContract):
     def make_store(self, tmp_path: Path) -> Store:
         return SqliteStore(tmp_path / "subkit.db")
+
+
+class TestPostgresStore(StoreContract):
+    """The same suite on a PostgreSQL schema of its own (skipped without a server)."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        with open_store("postgres", tmp_path) as store:
+            yield store
