@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from helpers import JAKARTA, PROFILE, default_catalogue_toml, pay
-from subkit.cycles import Period
-from subkit.invoice import InvoiceLine, InvoiceType
+from subkit.cycles import Interval, Period
+from subkit.invoice import InvoiceLine, InvoiceType, LineKind
 from subkit.money import Money
 from subkit.plans import Catalogue
 from subkit.service import Billing
@@ -45,8 +45,19 @@ def test_upgrade_credits_the_unused_days_on_the_same_invoice() -> None:
     unused = Period(at(20), datetime(2026, 2, 10, 9, tzinfo=JAKARTA))  # [at, paid_through)
     credit = Money(202_548, IDR)  # 299.000 * 21 / 31 = 202.548,39 -> rounded once
     assert quote.lines == (
-        InvoiceLine("Pro (Monthly)", 1, Money(599_000, IDR), Money(599_000, IDR), new_period),
-        InvoiceLine("Unused time on Growth (Monthly)", 1, -credit, -credit, unused),
+        InvoiceLine(
+            LineKind.PLAN,
+            "Pro",
+            1,
+            Money(599_000, IDR),
+            Money(599_000, IDR),
+            new_period,
+            "pro",
+            Interval.MONTHLY,
+        ),
+        InvoiceLine(
+            LineKind.CREDIT, "Growth", 1, -credit, -credit, unused, "growth", Interval.MONTHLY
+        ),
     )
     assert quote.total == Money(599_000 - 202_548, IDR)
     assert quote.effective_at == at(20)

@@ -32,14 +32,15 @@ from subkit.invoice import (
     InvoiceLine,
     InvoiceStatus,
     InvoiceType,
+    LineKind,
     compute_totals,
 )
+from subkit.invoice_words import line_words, package_words
 from subkit.labels import label
 from subkit.money import format_money
 from subkit.orders import TopUp
 from subkit.plans import Catalogue
 from subkit.render import FORMATS, MEDIA_TYPES, MissingExtra, render_invoice
-from subkit.render.stored_words import localise_stored
 from subkit.wallet import Balance
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -87,28 +88,48 @@ def plain() -> Catalogue:
     return Catalogue.default()
 
 
-def line(
-    description: str, unit: int, quantity: int = 1, period: Period | None = None
+def line(name: str, unit: int, quantity: int = 1, period: Period | None = None) -> InvoiceLine:
+    """An add-on line: its name is the host's and prints as written."""
+    return InvoiceLine(
+        LineKind.ADD_ON, name, quantity, idr(unit), idr(unit * quantity), period, "x", "monthly"
+    )
+
+
+def plan_line(
+    name: str, interval: str, unit: int, period: Period, kind: LineKind = LineKind.PLAN
 ) -> InvoiceLine:
-    return InvoiceLine(description, quantity, idr(unit), idr(unit * quantity), period)
+    """A plan's period (or, with ``kind=CREDIT``, the credit for its unused time)."""
+    code = name.lower()
+    return InvoiceLine(kind, name, 1, idr(unit), idr(unit), period, code, interval)
+
+
+def top_up_line(balance: Balance, amount: int) -> InvoiceLine:
+    return InvoiceLine.for_top_up(balance, idr(amount))
 
 
 MONTH = Period(JAN_1, FEB_1)
 YEAR = Period(JAN_1, NEXT_YEAR)
 
+# Each type's stored package (the English summary subkit gives the gateway) and lines.
 LINES: dict[InvoiceType, tuple[str, tuple[InvoiceLine, ...]]] = {
-    InvoiceType.PLAN_PURCHASE: ("Growth (Monthly)", (line("Growth (Monthly)", 299_000, 1, MONTH),)),
-    InvoiceType.RENEWAL: ("Growth (Annual)", (line("Growth (Annual)", 2_990_000, 1, YEAR),)),
+    InvoiceType.PLAN_PURCHASE: (
+        "Growth (Monthly)",
+        (plan_line("Growth", "monthly", 299_000, MONTH),),
+    ),
+    InvoiceType.RENEWAL: ("Growth (Annual)", (plan_line("Growth", "annual", 2_990_000, YEAR),)),
     InvoiceType.PLAN_CHANGE: (
         "Pro (Monthly)",
         (
-            line("Pro (Monthly)", 599_000, 1, MONTH),
+            plan_line("Pro", "monthly", 599_000, MONTH),
             line("Additional User", 50_000, 2, MONTH),
-            line("Unused time on Growth (Monthly)", -150_000, 1, MONTH),
+            plan_line("Growth", "monthly", -150_000, MONTH, LineKind.CREDIT),
         ),
     ),
-    InvoiceType.ADD_ON: ("Additional User", (line("Additional User", 50_000, 3, MONTH),)),
-    InvoiceType.TOP_UP: ("Conversation balance", (line("Conversation balance top-up", 15_000),)),
+    InvoiceType.ADD_ON: ("Additional User x3", (line("Additional User", 50_000, 3, MONTH),)),
+    InvoiceType.TOP_UP: (
+        "Conversation balance top-up",
+        (top_up_line(Balance.CONVERSATION, 15_000),),
+    ),
 }
 
 
@@ -201,7 +222,7 @@ class TestEveryFormatTypeAndLanguage:
 
         assert invoice.code in text
         assert label(type, locale) in text
-        assert localise_stored(invoice.package, locale) in text
+        assert package_words(invoice, locale) in text
         assert "PT Contoh Digital Nusantara" in text
         assert "01.234.567.8-901.000" in text
         assert "Budi Santoso" in text
@@ -210,7 +231,7 @@ class TestEveryFormatTypeAndLanguage:
         assert ("1 Jan 2026, 10:00 WIB" if indonesian else "1 Jan 2026, 10:00 +0700") in text
         assert "PAY-9F2C7A" in text
         for item in invoice.lines:
-            assert localise_stored(item.description, locale) in text
+            assert line_words(item, locale) in text
             assert money(item.amount.amount) in text
         words = {
             InvoiceType.PLAN_PURCHASE: ("Growth (Bulanan)", "Growth (Monthly)"),
@@ -329,7 +350,7 @@ class TestFields:
         """A period starting at midnight in Jakarta is still 1 Jan there, 31 Dec in UTC."""
         start = datetime(2025, 12, 31, 17, 0, tzinfo=UTC)
         period = Period(start, datetime(2026, 1, 31, 17, 0, tzinfo=UTC))
-        invoice = make_invoice(ppn, lines=(line("Growth (Monthly)", 299_000, 1, period),))
+        invoice = make_invoice(ppn, lines=(plan_line("Growth", "monthly", 299_000, period),))
         assert "1 Jan 2026 – 1 Feb 2026" in render_invoice(invoice, ppn, format="text").decode()
         utc = render_invoice(invoice, ppn, format="text", locale="en", timezone="UTC").decode()
         assert "31 Dec 2025 – 31 Jan 2026" in utc

@@ -23,6 +23,7 @@ from subkit.invoice import (
     InvoiceLine,
     InvoiceStatus,
     InvoiceType,
+    LineKind,
     PaymentStatus,
 )
 from subkit.money import Money
@@ -55,9 +56,27 @@ def full_invoice(at: datetime = START) -> Invoice:
         requested_at=at,
         package="Growth (Annual)",
         lines=(
-            InvoiceLine("Growth (Annual)", 1, idr(2_990_000), idr(2_990_000), period),
-            InvoiceLine("Additional User", 2, idr(500_000), idr(1_000_000), period),
-            InvoiceLine("Unused time on Free", 1, idr(-10), idr(-10), None),
+            InvoiceLine(
+                LineKind.PLAN,
+                "Growth",
+                1,
+                idr(2_990_000),
+                idr(2_990_000),
+                period,
+                "growth",
+                Interval.ANNUAL,
+            ),
+            InvoiceLine(
+                LineKind.ADD_ON,
+                "Additional User",
+                2,
+                idr(500_000),
+                idr(1_000_000),
+                period,
+                "extra_user",
+                Interval.ANNUAL,
+            ),
+            InvoiceLine(LineKind.CREDIT, "Free", 1, idr(-10), idr(-10), None, "free", "monthly"),
         ),
         subtotal=idr(3_989_990),
         tax=idr(438_899),

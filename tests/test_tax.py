@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from subkit.invoice import InvoiceLine, compute_totals
+from subkit.invoice import InvoiceLine, LineKind, compute_totals
 from subkit.money import Money
 from subkit.plans import Catalogue, Tax, TaxMode
 
@@ -23,7 +23,8 @@ all_taxes = taxes | st.just(Tax())
 
 def line(amount: int, quantity: int = 1) -> InvoiceLine:
     return InvoiceLine(
-        description="item",
+        kind=LineKind.ADD_ON,
+        name="item",
         quantity=quantity,
         unit_price=Money(amount, "IDR"),
         amount=Money(amount * quantity, "IDR"),

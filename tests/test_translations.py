@@ -20,13 +20,14 @@ from hypothesis import strategies as st
 
 from helpers import default_catalogue_toml, idr
 from subkit import labels
-from subkit.cycles import Period
+from subkit.cycles import Interval, Period
 from subkit.invoice import (
     BillingProfile,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
     InvoiceType,
+    LineKind,
     compute_totals,
 )
 from subkit.money import Money
@@ -135,7 +136,8 @@ def test_a_host_adds_malay_by_shipping_a_catalogue(tmp_path: Path) -> None:
         },
     )
     catalogue = Catalogue.default()
-    invoice = sample_invoice(InvoiceType.PLAN_PURCHASE, InvoiceStatus.PAID, ("Growth (Monthly)",))
+    growth = InvoiceLine.for_plan(catalogue.plan("growth"), Interval.MONTHLY, MONTH)
+    invoice = sample_invoice(InvoiceType.PLAN_PURCHASE, InvoiceStatus.PAID, (growth,))
     before = render_invoice(invoice, catalogue, format="text", locale="ms_MY").decode()
     assert "Bill to" in before  # no Malay catalogue yet: English
     labels.add_locale_dir(tmp_path)
@@ -159,26 +161,32 @@ def test_a_host_catalogue_overrides_a_shipped_one(tmp_path: Path) -> None:
 JAN_1 = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
 MONTH = Period(JAN_1, datetime(2026, 2, 1, 3, 0, tzinfo=UTC))
 
-# Line texts in the shapes invoices store them, around the example catalogue's names.
-STORED = st.sampled_from(
-    [
-        "Growth (Monthly)",
-        "Pro (Annual)",
-        "Unused time on Growth (Monthly)",
-        "Unused time on Pro (Annual)",
-        "Conversation balance top-up",
-        "Broadcast balance top-up",
-    ]
+# Lines of every kind, as invoices store them: facts around the example catalogue's names.
+FACTS = st.builds(
+    lambda kind, name, interval, balance, quantity: InvoiceLine(
+        kind,
+        "" if kind is LineKind.TOP_UP else name,
+        quantity,
+        idr(1000),
+        idr(1000 * quantity),
+        None if kind is LineKind.TOP_UP else MONTH,
+        balance if kind is LineKind.TOP_UP else name.lower(),
+        None if kind is LineKind.TOP_UP else interval,
+    ),
+    st.sampled_from(list(LineKind)),
+    st.sampled_from(["Growth", "Pro", "Additional User"]),
+    st.sampled_from(list(Interval)),
+    st.sampled_from(["conversation", "broadcast"]),
+    st.integers(1, 3),
 )
 
 
 def sample_invoice(
-    type: InvoiceType, status: InvoiceStatus, texts: tuple[str, ...], tax: Tax | None = None
+    type: InvoiceType,
+    status: InvoiceStatus,
+    lines: tuple[InvoiceLine, ...],
+    tax: Tax | None = None,
 ) -> Invoice:
-    lines = tuple(
-        InvoiceLine(text, 1, idr(1000 * (n + 1)), idr(1000 * (n + 1)), MONTH)
-        for n, text in enumerate(texts)
-    )
     totals = compute_totals(lines, tax or Tax(), "IDR")
     paid = status in (InvoiceStatus.PAID, InvoiceStatus.REFUNDED)
     return Invoice(
@@ -187,7 +195,7 @@ def sample_invoice(
         type=type,
         status=status,
         requested_at=JAN_1,
-        package=texts[0],
+        package=lines[0].description,
         lines=lines,
         subtotal=totals.subtotal,
         tax=totals.tax,
@@ -214,11 +222,11 @@ def english_only() -> set[str]:
 @given(
     type=st.sampled_from(list(InvoiceType)),
     status=st.sampled_from(list(InvoiceStatus)),
-    texts=st.lists(STORED, min_size=1, max_size=4).map(tuple),
+    lines=st.lists(FACTS, min_size=1, max_size=4).map(tuple),
     mode=st.sampled_from(list(TaxMode)),
 )
 def test_an_indonesian_document_holds_no_english(
-    type: InvoiceType, status: InvoiceStatus, texts: tuple[str, ...], mode: TaxMode
+    type: InvoiceType, status: InvoiceStatus, lines: tuple[InvoiceLine, ...], mode: TaxMode
 ) -> None:
     data = tomllib.loads(default_catalogue_toml())
     data["policy"] = {"tax": {"mode": mode.value, "rate": "12%", "base": "11/12"}}
@@ -226,7 +234,7 @@ def test_an_indonesian_document_holds_no_english(
         data["policy"] = {}
     catalogue = Catalogue.from_dict(data)
     rate = Fraction(0) if mode is TaxMode.NONE else Fraction(12, 100)
-    invoice = sample_invoice(type, status, texts, Tax(mode=mode, rate=rate))
+    invoice = sample_invoice(type, status, lines, Tax(mode=mode, rate=rate))
     text = render_invoice(invoice, catalogue, format="text", locale="id_ID").decode()
     for word in english_only():
         assert not re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text), word

@@ -47,6 +47,7 @@ from babel.numbers import format_decimal
 from subkit.cycles import Interval, zone
 from subkit.errors import CatalogueError, SubkitError
 from subkit.invoice import BillingProfile, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
+from subkit.invoice_words import line_words, package_words
 from subkit.money import Money, format_money
 from subkit.plans import Catalogue
 from subkit.ports import Clock, ReconcilingGateway, Store
@@ -57,6 +58,9 @@ from subkit.subscription import Subscription
 from subkit.wallet import Balance, Charge
 
 LOCALES = ("id_ID", "en")
+# The views' headings are English; invoice lines and packages are said from their facts in
+# the same language (documents, `invoice render`, say them in the asked locale).
+WORDS = "en"
 DEFAULT_DB = "subkit.sqlite"
 #: ``run`` shows a progress counter on stderr every this many accounts.
 PROGRESS_EVERY = 200
@@ -274,7 +278,7 @@ def _subscription_text(s: _Session, sub: Subscription) -> str:
 def _summary_text(s: _Session, quote: OrderSummary) -> str:
     rows = [
         [
-            line.description,
+            line_words(line, WORDS),
             str(line.quantity),
             s.show.money(line.unit_price),
             s.show.money(line.amount),
@@ -307,7 +311,7 @@ def _checkout_text(s: _Session, checkout: Checkout) -> str:
         return "Nothing to pay: the order was applied at once."
     rows = [
         ("Invoice", f"{invoice.code} ({invoice.type}, {invoice.status})"),
-        ("Package", invoice.package),
+        ("Package", package_words(invoice, WORDS)),
         ("Total", s.show.money(invoice.total)),
         ("Expires", s.show.when(invoice.expires_at)),
     ]
@@ -331,7 +335,7 @@ def _invoice_text(s: _Session, invoice: Invoice) -> str:
             ("Account", invoice.account_id),
             ("Type", str(invoice.type)),
             ("Status", str(invoice.status)),
-            ("Package", invoice.package),
+            ("Package", package_words(invoice, WORDS)),
             ("Total", s.show.money(invoice.total)),
             ("Requested", s.show.when(invoice.requested_at)),
             ("Paid", s.show.when(invoice.paid_at)),
@@ -615,7 +619,7 @@ def _invoices(s: _Session, args: argparse.Namespace) -> tuple[Any, str]:
         [
             i.code,
             str(i.type),
-            i.package,
+            package_words(i, WORDS),
             s.show.money(i.total),
             str(i.status),
             s.show.when(i.requested_at),
@@ -633,7 +637,7 @@ def _invoice_show(s: _Session, args: argparse.Namespace) -> tuple[Any, str]:
     invoice = s.billing.invoice(args.account, args.code)
     rows = [
         [
-            line.description,
+            line_words(line, WORDS),
             str(line.quantity),
             s.show.money(line.unit_price),
             s.show.money(line.amount),

@@ -41,6 +41,7 @@ from subkit.invoice import (
     InvoiceLine,
     InvoiceStatus,
     InvoiceType,
+    LineKind,
     PaymentSession,
     PaymentStatus,
 )
@@ -114,7 +115,7 @@ def make_invoice(
     type: InvoiceType = InvoiceType.TOP_UP,
     status: InvoiceStatus = InvoiceStatus.PENDING,
 ) -> Invoice:
-    line = InvoiceLine("Top up", 1, idr(50_000), idr(50_000))
+    line = InvoiceLine.for_top_up(Balance.CONVERSATION, idr(50_000))
     return Invoice(
         code=code,
         account_id=account_id,
@@ -142,9 +143,36 @@ def full_invoice(code: str, account_id: str) -> Invoice:
         requested_at=at(3, 9, 30).astimezone(JAKARTA),
         package="Growth (Annual)",
         lines=(
-            InvoiceLine("Growth (Annual)", 1, idr(2_990_000), idr(2_990_000), period),
-            InvoiceLine("Additional User", 2, idr(500_000), idr(1_000_000), period),
-            InvoiceLine("Credit for Free", 1, idr(-1_000), idr(-1_000), period),
+            InvoiceLine(
+                LineKind.PLAN,
+                "Growth",
+                1,
+                idr(2_990_000),
+                idr(2_990_000),
+                period,
+                "growth",
+                Interval.ANNUAL,
+            ),
+            InvoiceLine(
+                LineKind.ADD_ON,
+                "Additional User",
+                2,
+                idr(500_000),
+                idr(1_000_000),
+                period,
+                "extra_user",
+                Interval.ANNUAL,
+            ),
+            InvoiceLine(
+                LineKind.CREDIT,
+                "Free",
+                1,
+                idr(-1_000),
+                idr(-1_000),
+                period,
+                "free",
+                Interval.MONTHLY,
+            ),
         ),
         subtotal=idr(3_989_000),
         tax=idr(438_790),

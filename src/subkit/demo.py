@@ -18,6 +18,7 @@ from dateutil.relativedelta import relativedelta
 
 from subkit.errors import InsufficientBalance, SubkitError
 from subkit.invoice import BillingProfile, Invoice, PaymentStatus
+from subkit.invoice_words import package_words
 from subkit.money import Money, format_money
 from subkit.plans import Catalogue
 from subkit.quotes import OrderSummary
@@ -196,7 +197,7 @@ def run_demo(directory: Path, out: TextIO, *, locale: str = "id_ID") -> DemoResu
     invoices = billing.invoices(ACCOUNT, limit=50).items
     for invoice in invoices:
         say.say(
-            f"    {invoice.code}  {invoice.type:<13} {invoice.package:<28} "
+            f"    {invoice.code}  {invoice.type:<13} {package_words(invoice, 'en'):<28} "
             f"{say.money(invoice.total):>14}  {invoice.status}"
         )
 

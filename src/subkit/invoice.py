@@ -14,12 +14,14 @@ from typing import Any
 import attrs
 
 from subkit import stored_orders  # noqa: F401  (registers how orders are read from JSON)
-from subkit.cycles import Period, ensure_aware
+from subkit.cycles import Interval, Period, ensure_aware
 from subkit.errors import InvalidTransition
-from subkit.kinds import InvoiceType
+from subkit.invoice_words import line_words
+from subkit.kinds import InvoiceType, LineKind
 from subkit.money import Money, Rounding, round_fraction
 from subkit.orders import Order
-from subkit.plans import Seller, Tax, TaxMode
+from subkit.plans import AddOn, Plan, Seller, Tax, TaxMode
+from subkit.serialize import is_text_line, line_from_text, read_old_shapes
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -71,13 +73,74 @@ class BillingProfile:
     tax_number: str | None = None
 
 
+def _interval(value: Interval | str | None) -> Interval | None:
+    return None if value is None else Interval(value)
+
+
 @attrs.frozen
 class InvoiceLine:
-    description: str
+    """One line of an invoice, kept as facts: what it is, never its words (R-INV-8).
+
+    ``kind`` says what the line is; ``code`` and ``name`` are the plan's or add-on's code
+    and name as issued (a credit's: the plan left; a top-up's ``code`` is the balance and
+    its ``name`` empty); ``interval`` is the plan's billing interval for plan and credit
+    lines and the interval priced for add-on lines. Documents build the words in their
+    locale (:mod:`subkit.invoice_words`); :attr:`description` gives them in English.
+    Lines read from invoices stored as English texts have the facts those texts said:
+    ``code`` is then ``None``.
+    """
+
+    kind: LineKind = attrs.field(converter=LineKind)
+    name: str
     quantity: int
     unit_price: Money
     amount: Money
     period: Period | None = None
+    code: str | None = None
+    interval: Interval | None = attrs.field(default=None, converter=_interval)
+
+    @classmethod
+    def for_plan(cls, plan: Plan, interval: Interval, period: Period) -> InvoiceLine:
+        """One period of ``plan`` at its price for ``interval``."""
+        price = plan.price(interval)
+        return cls(LineKind.PLAN, plan.name, 1, price, price, period, plan.code, interval)
+
+    @classmethod
+    def for_addon(
+        cls,
+        addon: AddOn,
+        interval: Interval,
+        quantity: int,
+        period: Period | None,
+        *,
+        amount: Money | None = None,
+    ) -> InvoiceLine:
+        """``quantity`` units of ``addon`` at its ``interval`` price; ``amount`` when it is
+        not the full price of the units (a prorated part of a period)."""
+        unit = addon.price(interval)
+        total = unit * quantity if amount is None else amount
+        return cls(LineKind.ADD_ON, addon.name, quantity, unit, total, period, addon.code, interval)
+
+    @classmethod
+    def for_credit(
+        cls, plan: Plan, interval: Interval, credit: Money, period: Period
+    ) -> InvoiceLine:
+        """The credit for the unused ``period`` of ``plan`` (``credit`` is positive)."""
+        return cls(LineKind.CREDIT, plan.name, 1, -credit, -credit, period, plan.code, interval)
+
+    @classmethod
+    def for_top_up(cls, balance: str, amount: Money) -> InvoiceLine:
+        """``amount`` added to ``balance`` (``"conversation"`` or ``"broadcast"``)."""
+        return cls(LineKind.TOP_UP, "", 1, amount, amount, None, str(balance))
+
+    @property
+    def description(self) -> str:
+        """The line's words in English, built from its facts."""
+        return line_words(self, "en")
+
+
+# Invoices stored while lines were English texts are read back as the facts they said.
+read_old_shapes(InvoiceLine, is_text_line, line_from_text)
 
 
 @attrs.frozen
@@ -206,6 +269,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceStatus",
     "InvoiceType",
+    "LineKind",
     "PaymentSession",
     "PaymentStatus",
     "Totals",

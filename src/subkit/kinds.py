@@ -1,5 +1,6 @@
-"""The kinds of invoice (R-INV-2), in a module of their own: events and invoices both name
-them, and neither may import the other's dependencies."""
+"""The kinds of invoice (R-INV-2) and of invoice line, in a module of their own: events,
+invoices and the words of documents name them, and none may import the others'
+dependencies."""
 
 from __future__ import annotations
 
@@ -14,4 +15,13 @@ class InvoiceType(enum.StrEnum):
     TOP_UP = "top_up"
 
 
-__all__ = ["InvoiceType"]
+class LineKind(enum.StrEnum):
+    """What an invoice line is; a document builds the line's words from this (R-INV-8)."""
+
+    PLAN = "plan"  # a period of a plan
+    ADD_ON = "add_on"  # units of an add-on, for (part of) a period
+    CREDIT = "credit"  # the unused time of the plan left by an immediate change
+    TOP_UP = "top_up"  # an amount added to a prepaid balance
+
+
+__all__ = ["InvoiceType", "LineKind"]

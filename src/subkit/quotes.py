@@ -26,7 +26,6 @@ from subkit.errors import (
     SamePlan,
 )
 from subkit.invoice import InvoiceLine, InvoiceType, Totals, compute_totals
-from subkit.labels import label
 from subkit.money import Money, Rounding, round_fraction
 from subkit.orders import (
     AddOnPurchase,
@@ -147,13 +146,9 @@ def period_lines(
     period: Period,
 ) -> list[InvoiceLine]:
     """One line for the plan and one per add-on, for one full period."""
-    chosen = catalogue.plan(plan)
-    price = chosen.price(interval)
-    lines = [InvoiceLine(chosen.label(interval), 1, price, price, period)]
+    lines = [InvoiceLine.for_plan(catalogue.plan(plan), interval, period)]
     for code, quantity in addons.items():
-        addon = catalogue.addon(code)
-        unit = addon.price(interval)
-        lines.append(InvoiceLine(addon.name, quantity, unit, unit * quantity, period))
+        lines.append(InvoiceLine.for_addon(catalogue.addon(code), interval, quantity, period))
     return lines
 
 
@@ -265,16 +260,8 @@ def _at_payment(
     if credit.amount > sum(line.amount.amount for line in lines):
         return None
     if credit.amount:
-        current = catalogue.plan(sub.plan)
-        lines.append(
-            InvoiceLine(
-                f"Unused time on {current.label(sub.interval)}",
-                1,
-                -credit,
-                -credit,
-                Period(max(at, sub.current_period.start), sub.paid_through),
-            )
-        )
+        unused = Period(max(at, sub.current_period.start), sub.paid_through)
+        lines.append(InvoiceLine.for_credit(catalogue.plan(sub.plan), sub.interval, credit, unused))
     order = PlanChange(
         target.plan, target.interval, target.addons, ChangeStart.PAYMENT, PricedOn.of(sub)
     )
@@ -433,27 +420,20 @@ def quote_addons(
             )
         full = addon.price(sub.interval) * quantity
         part = prorate(full, sub.current_period, at, tz)
-        lines.append(
-            InvoiceLine(
-                addon.name,
-                quantity,
-                addon.price(sub.interval),
-                part,
-                Period(max(at, sub.current_period.start), sub.current_period.end)
-                if at < sub.current_period.end
-                else None,
-            )
+        rest = (
+            Period(max(at, sub.current_period.start), sub.current_period.end)
+            if at < sub.current_period.end
+            else None
         )
+        lines.append(InvoiceLine.for_addon(addon, sub.interval, quantity, rest, amount=part))
         if change is not None and change.paid:
             # The next period is already bought through the change: price it at its plan's
             # interval (R-ADD-3); the units join the change's order when paid.
-            unit = addon.price(change.interval)
             ahead = Period(change.effective_at, sub.paid_through)
-            lines.append(InvoiceLine(addon.name, quantity, unit, unit * quantity, ahead))
+            lines.append(InvoiceLine.for_addon(addon, change.interval, quantity, ahead))
         elif sub.paid_ahead:
             ahead = next_period(attrs.evolve(sub, paid_through=sub.current_period.end))
-            unit = addon.price(sub.interval)
-            lines.append(InvoiceLine(addon.name, quantity, unit, unit * quantity, ahead))
+            lines.append(InvoiceLine.for_addon(addon, sub.interval, quantity, ahead))
     order = AddOnPurchase(wanted, PricedOn.of(sub))
     package = ", ".join(f"{catalogue.addon(c).name} x{q}" for c, q in wanted.items())
     purchase = _purchase(catalogue, InvoiceType.ADD_ON, package, lines, order)
@@ -465,12 +445,11 @@ def quote_addons(
 
 def quote_top_up(catalogue: Catalogue, balance: Balance, amount: Money) -> Purchase:
     """A top-up of ``amount``: tax on top or inside per the catalogue, never credited (R-BAL-6)."""
-    name = f"{label(balance, 'en')} top-up"  # invoice lines are stored in English
-    lines = (InvoiceLine(name, 1, amount, amount, None),)
+    lines = (InvoiceLine.for_top_up(balance, amount),)
     return _purchase(
         catalogue,
         InvoiceType.TOP_UP,
-        name,
+        lines[0].description,  # the package in English, for the gateway's description
         lines,
         TopUp(balance, amount),
         taxable=catalogue.policy.tax.tax_top_ups,

@@ -8,14 +8,18 @@ the value back, equal to the original.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
 from typing import Any, TypeVar
 
 import cattrs
+from cattrs.gen import make_dict_structure_fn
 from cattrs.preconf.json import make_converter
 
 from subkit.cycles import ensure_aware
+from subkit.kinds import LineKind
 from subkit.money import Money
 
 T = TypeVar("T")
@@ -45,6 +49,59 @@ def _make() -> cattrs.Converter:
 converter = _make()
 
 
+def read_old_shapes(
+    type_: type[Any], is_old: Callable[[Any], bool], upgrade: Callable[[Any], Any]
+) -> None:
+    """Read ``type_`` from its current shape, or through ``upgrade`` from data
+    ``is_old`` recognises as written by an earlier release (stores keep old rows)."""
+    current = make_dict_structure_fn(type_, converter)
+
+    def structure(data: Any, _: Any) -> Any:
+        return current(upgrade(data) if is_old(data) else data, type_)
+
+    converter.register_structure_hook(type_, structure)
+
+
+# -- invoice lines stored as English texts ------------------------------------------------------
+# Until lines became facts, an invoice line kept only a ``description``, subkit's English
+# words around the host's names: ``Growth (Monthly)`` (Plan.label), ``Unused time on Growth
+# (Monthly)``, ``Conversation balance top-up``; any other text was an add-on's name.
+
+_OLD_INTERVALS = {"Monthly": "monthly", "Annual": "annual"}
+_OLD_CREDIT = re.compile(r"Unused time on (?P<name>.+) \((?P<interval>Monthly|Annual)\)")
+_OLD_PLAN = re.compile(r"(?P<name>.+) \((?P<interval>Monthly|Annual)\)")
+_OLD_TOP_UPS = {
+    "Conversation balance top-up": "conversation",
+    "Broadcast balance top-up": "broadcast",
+}
+
+
+def is_text_line(data: Any) -> bool:
+    """Whether ``data`` is an invoice line stored as an English text (no ``kind``)."""
+    return isinstance(data, dict) and "kind" not in data and "description" in data
+
+
+def line_from_text(data: dict[str, Any]) -> dict[str, Any]:
+    """The facts an invoice line stored as an English text said, in the current shape.
+
+    >>> line_from_text({"description": "Unused time on Growth (Monthly)", "quantity": 1})
+    {'quantity': 1, 'kind': 'credit', 'name': 'Growth', 'interval': 'monthly'}
+    >>> line_from_text({"description": "Additional User", "quantity": 2})
+    {'quantity': 2, 'kind': 'add_on', 'name': 'Additional User'}
+    """
+    facts = {key: value for key, value in data.items() if key != "description"}
+    text = str(data["description"])
+    balance = _OLD_TOP_UPS.get(text)
+    if balance is not None:
+        return {**facts, "kind": LineKind.TOP_UP.value, "name": "", "code": balance}
+    for pattern, kind in ((_OLD_CREDIT, LineKind.CREDIT), (_OLD_PLAN, LineKind.PLAN)):
+        match = pattern.fullmatch(text)
+        if match is not None:
+            interval = _OLD_INTERVALS[match["interval"]]
+            return {**facts, "kind": kind.value, "name": match["name"], "interval": interval}
+    return {**facts, "kind": LineKind.ADD_ON.value, "name": text}
+
+
 def to_dict(value: Any) -> Any:
     """Turn a subkit value (or a list/tuple of them) into JSON-safe data."""
     return converter.unstructure(value)
@@ -55,4 +112,11 @@ def from_dict(type_: type[T], data: Any) -> T:
     return converter.structure(data, type_)
 
 
-__all__ = ["converter", "from_dict", "to_dict"]
+__all__ = [
+    "converter",
+    "from_dict",
+    "is_text_line",
+    "line_from_text",
+    "read_old_shapes",
+    "to_dict",
+]

@@ -20,11 +20,11 @@ from babel.numbers import format_decimal
 
 from subkit.cycles import Period, zone
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
+from subkit.invoice_words import line_words, package_words
 from subkit.labels import document_labels, label, language
 from subkit.money import Money, format_money
 from subkit.plans import Catalogue, Tax, TaxMode
 from subkit.render.inert import address_lines, one_line
-from subkit.render.stored_words import localise_stored
 
 DATE_PATTERN = "d MMM y"
 DATETIME_PATTERN = "d MMM y, HH:mm z"
@@ -201,7 +201,7 @@ def build_document(
     fields: tuple[tuple[str, str], ...] = (
         (labels["code"], one_line(invoice.code)),
         (labels["type"], label(invoice.type, wanted)),
-        (labels["package"], localise_stored(one_line(invoice.package), wanted) or dash),
+        (labels["package"], one_line(package_words(invoice, wanted)) or dash),
         (labels["requested_at"], format_moment(invoice.requested_at, tz, loc)),
     )
     if invoice.status is InvoiceStatus.PENDING:
@@ -218,7 +218,7 @@ def build_document(
     )
     lines = tuple(
         DocumentLine(
-            description=localise_stored(one_line(line.description), wanted),
+            description=one_line(line_words(line, wanted)),
             period=format_period(line.period, tz, loc) if line.period is not None else "",
             quantity=str(format_decimal(line.quantity, locale=loc)),
             unit_price=money(line.unit_price),
