@@ -232,7 +232,10 @@ TREE: dict[str, tuple[type[SubkitError], int]] = {
         )
     },
     "InvalidCursor": (errors.InvalidArgument, 422),
-    **{name: (errors.NotFound, 404) for name in ("AccountNotFound", "InvoiceNotFound")},
+    **{
+        name: (errors.NotFound, 404)
+        for name in ("AccountNotFound", "InvoiceNotFound", "HoldNotFound")
+    },
     **{
         name: (errors.Conflict, 409)
         for name in (

@@ -42,7 +42,7 @@ from subkit.subscription import (
     SubscriptionStatus,
 )
 from subkit.views import AvailableAddOn, HeldAddOn, UsageOverview
-from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
+from subkit.wallet import Balance, Charge, EntryKind, Hold, LedgerEntry
 
 try:
     __version__ = version("subkit")
@@ -72,6 +72,7 @@ __all__ = [  # the error names are added from subkit.errors below
     "EntryKind",
     "EventName",
     "HeldAddOn",
+    "Hold",
     "Interval",
     "Invoice",
     "InvoiceLine",

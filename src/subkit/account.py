@@ -66,6 +66,7 @@ class Account:
         """The earliest instant at which something is due for this account."""
         times = [subs.next_event(self.subscription), *self.pending.values()]
         times.extend(lot.expires_at for lot in self.wallet.lots if lot.expires_at is not None)
+        times.extend(hold.expires_at for hold in self.wallet.holds)
         return min(times)
 
 
@@ -145,6 +146,18 @@ def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp
         sub, pending = account.subscription, dict(account.pending)
         due_invoice = min(pending.items(), key=lambda item: (item[1], item[0]), default=None)
         step_at = subs.next_event(sub)
+        due_hold = min(((r.expires_at, r.id) for r in account.wallet.holds), default=None)
+        if (
+            due_hold is not None
+            and due_hold[0] <= min(until, step_at)
+            and (due_invoice is None or due_hold[0] <= due_invoice[1])
+        ):
+            # A broadcast hold not settled by its expiry is released then (R-VOL-2).
+            change = wallets.release_hold(account.wallet, due_hold[1], due_hold[0])
+            entries.extend(change.entries)
+            counts["hold_expired"] += 1
+            account = attrs.evolve(account, wallet=change.wallet)
+            continue
         if due_invoice is not None and due_invoice[1] <= until and due_invoice[1] <= step_at:
             code, at = due_invoice
             del pending[code]

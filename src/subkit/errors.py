@@ -21,7 +21,8 @@ stored state. A host can catch a whole branch (``except Conflict``); the builtin
     │   └── CurrencyMismatch (TypeError)      expected, received
     ├── NotFound                      404
     │   ├── AccountNotFound (LookupError)     account_id
-    │   └── InvoiceNotFound (LookupError)     invoice_code, account_id?
+    │   ├── InvoiceNotFound (LookupError)     invoice_code, account_id?
+    │   └── HoldNotFound (LookupError)        hold_id, account_id
     ├── Conflict                      409  valid, but the account's state refuses it
     │   ├── AccountExists                     account_id
     │   ├── IdempotencyConflict               key, scope, account_id
@@ -254,6 +255,17 @@ class InvoiceNotFound(NotFound, LookupError):
     def __init__(self, message: str, *, invoice_code: str, account_id: str | None = None) -> None:
         super().__init__(message)
         self.invoice_code = invoice_code
+        self.account_id = account_id
+
+
+class HoldNotFound(NotFound, LookupError):
+    """No open broadcast hold with this id: never made, or settled, released or expired."""
+
+    code = "hold_not_found"
+
+    def __init__(self, message: str, *, hold_id: str, account_id: str) -> None:
+        super().__init__(message)
+        self.hold_id = hold_id
         self.account_id = account_id
 
 
@@ -547,6 +559,7 @@ __all__ = [
     "Conflict",
     "CurrencyMismatch",
     "GatewayError",
+    "HoldNotFound",
     "IdempotencyConflict",
     "InsufficientBalance",
     "IntervalNotOffered",

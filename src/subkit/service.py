@@ -76,7 +76,7 @@ from subkit.serialize import from_dict, to_dict
 from subkit.settlement import PaymentReport
 from subkit.subscription import AddOnEvent, Subscription
 from subkit.views import AvailableAddOn, HeldAddOn, UsageOverview
-from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
+from subkit.wallet import Balance, Charge, EntryKind, Hold, LedgerEntry
 
 log = logging.getLogger("subkit.billing")
 T = TypeVar("T")
@@ -89,6 +89,7 @@ EVENT_LEASE = timedelta(minutes=5)  # how long a claimed event is not handed to 
 PRUNE_BATCH = 1000  # events deleted per transaction
 RUN_BATCH = 500  # accounts the billing run asks the store for at a time
 CHARGE_BATCH = 500  # charge_many requests per unit of work
+MAX_HOLD = timedelta(days=30)  # the longest a broadcast hold may stay open
 
 
 def _choice(kind: type[E], value: object, name: str) -> E | None:
@@ -137,8 +138,14 @@ class Checkout:
 
 @attrs.frozen
 class Balances:
+    """Both balances; ``broadcast_held`` is the part of ``broadcast`` (and of its overdraft
+    room) that open broadcast holds reserve: no other charge can spend it (R-VOL-2)."""
+
     conversation: Money
     broadcast: Money
+    broadcast_held: Money = attrs.field(
+        default=attrs.Factory(lambda self: Money.zero(self.broadcast.currency), takes_self=True)
+    )
 
 
 @attrs.frozen
@@ -432,7 +439,11 @@ class Billing:
 
     def balances(self, account_id: str) -> Balances:
         wallet = self._read(account_id).wallet
-        return Balances(wallet.balance(Balance.CONVERSATION), wallet.balance(Balance.BROADCAST))
+        return Balances(
+            wallet.balance(Balance.CONVERSATION),
+            wallet.balance(Balance.BROADCAST),
+            wallet.held(Balance.BROADCAST),
+        )
 
     # -- checkout -------------------------------------------------------------------------------
 
@@ -623,6 +634,106 @@ class Billing:
                     unit.put_record(record)
             done.extend(zip((index for index, _ in mine), charged.results, strict=True))
         return done
+
+    # -- broadcast holds (R-VOL-2) ------------------------------------------------------------
+
+    def hold_broadcast(
+        self,
+        account_id: str,
+        recipients: int,
+        *,
+        key: str,
+        expires_in: timedelta = timedelta(hours=24),
+    ) -> Hold:
+        """Reserve quota and balance for a campaign to ``recipients``, all or nothing.
+
+        The hold's id is ``key``; the same key again returns the first hold. What it reserves
+        no other charge can spend; :meth:`settle_broadcast` charges what was sent,
+        :meth:`release_broadcast` frees it all, and the billing run releases a hold still
+        open at its expiry (``expires_in`` after now, at most 30 days).
+        """
+        recipients = charges.check_request(
+            ChargeRequest(account_id, ChargeKind.BROADCAST, recipients, key)
+        ).count
+        if not isinstance(expires_in, timedelta) or not (timedelta(0) < expires_in <= MAX_HOLD):
+            raise InvalidArgument(
+                "expires_in must be a timedelta of more than 0 and at most 30 days",
+                argument="expires_in",
+                value=expires_in,
+            )
+        print_ = fingerprint(
+            recipients=recipients, expires_in=expires_in // timedelta(microseconds=1)
+        )
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Hold:
+            account = self._load(unit, account_id, now, out)
+            earlier = replay(unit.get_record(account_id, "hold", key), print_)
+            if earlier is not None:
+                return from_dict(Hold, earlier)
+            sub = account.subscription
+            change, hold = wallets.hold_broadcast(
+                account.wallet,
+                self.catalogue.wallet_rules,
+                recipients,
+                self.catalogue.entitlements(sub.plan, sub.addons).broadcast_quota,
+                now,
+                hold_id=key,
+                expires_at=now + expires_in,
+            )
+            self._save(unit, now, attrs.evolve(account, wallet=change.wallet), change.entries)
+            unit.put_record(IdempotencyRecord(account_id, "hold", key, print_, to_dict(hold)))
+            return hold
+
+        return self._write(work)
+
+    def settle_broadcast(self, account_id: str, hold_id: str, sent: int) -> Charge:
+        """Charge an open hold for the ``sent`` messages (quota first, then balance) and
+        release the rest. Settling again with the same ``sent`` returns the same charge."""
+        self._hold_id(hold_id)
+        if isinstance(sent, bool) or not isinstance(sent, int) or sent < 0:
+            raise InvalidQuantity(f"sent must be an int of at least 0, got {sent!r}")
+        print_ = fingerprint(sent=sent)
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Charge:
+            account = self._load(unit, account_id, now, out)
+            earlier = replay(unit.get_record(account_id, "settle", hold_id), print_)
+            if earlier is not None:
+                return from_dict(Charge, earlier)
+            change, charge = wallets.settle_hold(account.wallet, hold_id, sent, now)
+            self._save(unit, now, attrs.evolve(account, wallet=change.wallet), change.entries)
+            unit.put_record(
+                IdempotencyRecord(account_id, "settle", hold_id, print_, to_dict(charge))
+            )
+            return charge
+
+        return self._write(work)
+
+    def release_broadcast(self, account_id: str, hold_id: str) -> None:
+        """Release an open hold: nothing is charged. A hold that already ended (settled,
+        released, expired) is left as it is; an id never held raises ``HoldNotFound``."""
+        self._hold_id(hold_id)
+
+        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
+            account = self._load(unit, account_id, now, out)
+            if account.wallet.hold(hold_id) is None:
+                if unit.get_record(account_id, "hold", hold_id) is not None:
+                    return
+                wallets.release_hold(account.wallet, hold_id, now)  # raises HoldNotFound
+            change = wallets.release_hold(account.wallet, hold_id, now)
+            self._save(unit, now, attrs.evolve(account, wallet=change.wallet), change.entries)
+
+        self._write(work)
+
+    def holds(self, account_id: str) -> list[Hold]:
+        """The account's open broadcast holds, oldest first."""
+        return list(self._read(account_id).wallet.open_holds())
+
+    @staticmethod
+    def _hold_id(hold_id: object) -> None:
+        if not isinstance(hold_id, str) or not hold_id:
+            raise InvalidArgument(
+                "a hold id must be a non-empty string", argument="hold_id", value=hold_id
+            )
 
     def adjust_balance(
         self, account_id: str, balance: Balance | str, amount: Money | int, *, key: str, reason: str

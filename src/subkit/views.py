@@ -15,6 +15,7 @@ from subkit.errors import InvalidQuantity, LimitExceeded
 from subkit.money import Money
 from subkit.plans import Catalogue, Limits, Usage
 from subkit.subscription import ScheduledChange, Subscription, SubscriptionStatus
+from subkit.wallet import Balance
 
 
 @attrs.frozen
@@ -57,6 +58,10 @@ class UsageOverview:
     balances: dict[str, Money]
     addons: dict[str, int]
     stopping: dict[str, int]
+    #: Broadcast quota and balance reserved by open holds (R-VOL-2): ``broadcast_held``
+    #: messages of this month's quota, ``held`` per balance.
+    broadcast_held: int = 0
+    held: dict[str, Money] = attrs.field(factory=dict)
 
 
 def available_addons(sub: Subscription, catalogue: Catalogue) -> list[AvailableAddOn]:
@@ -115,6 +120,8 @@ def overview(
         balances={str(b): m for b, m in account.wallet.balances().items()},
         addons=dict(sub.addons),
         stopping=sub.stopping,
+        broadcast_held=account.wallet.quota_held(),
+        held={str(b): account.wallet.held(b) for b in Balance},
     )
 
 

@@ -34,6 +34,7 @@ import attrs
 from subkit.cycles import ensure_aware
 from subkit.errors import (
     CurrencyMismatch,
+    HoldNotFound,
     InsufficientBalance,
     InvalidAmount,
     InvalidCursor,
@@ -142,6 +143,55 @@ class Charge:
     balance_after: Money
 
 
+@attrs.frozen
+class Hold:
+    """A broadcast hold as the host sees it (R-VOL-2): ``recipients`` messages reserved, of
+    which ``quota_held`` from the month's quota and ``amount_held`` from the balance."""
+
+    id: str
+    account_id: str
+    recipients: int
+    quota_held: int
+    amount_held: Money
+    expires_at: datetime
+
+
+@attrs.frozen
+class HeldCredit:
+    """Credit a hold took out of one lot: given back as it was (source, expiry) if unused."""
+
+    source: LotSource
+    amount: int
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@attrs.frozen
+class Reservation:
+    """An open hold inside the wallet.
+
+    ``credit`` is what it took from the lots (it still counts in the balance, but no charge
+    can spend it and no expiry takes it); ``unfunded`` is the part the lots did not cover,
+    reserved on the overdraft (no charge can use that room). ``rate`` is the price per
+    message at the time of the hold; ``month`` the quota month its ``quota_held`` counts in.
+    """
+
+    id: str
+    balance: Balance
+    recipients: int
+    quota_held: int
+    rate: int
+    credit: tuple[HeldCredit, ...]
+    unfunded: int
+    month: int
+    created_at: datetime
+    expires_at: datetime
+
+    @property
+    def amount(self) -> int:
+        return sum(part.amount for part in self.credit) + self.unfunded
+
+
 def _balance_dict() -> dict[Balance, int]:
     return dict.fromkeys(Balance, 0)
 
@@ -162,11 +212,46 @@ class Wallet:
     next_seq: int = 1
     next_lot_id: int = 1
     version: int = 0
+    holds: tuple[Reservation, ...] = ()
+    quota_month: int = 0  # counts the monthly quota resets, so a hold knows its month
 
     def balance(self, balance: Balance) -> Money:
-        """The balance ``balance`` now; negative only while in overdraft."""
+        """The balance ``balance`` now, held credit included; negative only in overdraft."""
+        held = sum(part.amount for r in self.holds if r.balance == balance for part in r.credit)
+        return Money(self._spendable(balance) + held, self.currency)
+
+    def _spendable(self, balance: Balance) -> int:
         left = sum(lot.remaining for lot in self.lots if lot.balance == balance)
-        return Money(left - self.debt.get(balance, 0), self.currency)
+        return left - self.debt.get(balance, 0)
+
+    def held(self, balance: Balance) -> Money:
+        """What open holds reserve of ``balance`` (credit taken and overdraft room)."""
+        return Money(sum(r.amount for r in self.holds if r.balance == balance), self.currency)
+
+    def quota_held(self) -> int:
+        """Broadcast quota of this month reserved by open holds."""
+        return sum(r.quota_held for r in self.holds if r.month == self.quota_month)
+
+    def unfunded(self, balance: Balance) -> int:
+        return sum(r.unfunded for r in self.holds if r.balance == balance)
+
+    def hold(self, hold_id: str) -> Reservation | None:
+        """The open hold ``hold_id``, or ``None``."""
+        return next((r for r in self.holds if r.id == hold_id), None)
+
+    def open_holds(self) -> tuple[Hold, ...]:
+        """The open holds, as the host sees them, oldest first."""
+        return tuple(
+            Hold(
+                r.id,
+                self.account_id,
+                r.recipients,
+                r.quota_held,
+                Money(r.amount, self.currency),
+                r.expires_at,
+            )
+            for r in self.holds
+        )
 
     def balances(self) -> dict[Balance, Money]:
         """Both balances, keyed by :class:`Balance`."""
@@ -318,18 +403,30 @@ class _Writer:
             )
         self.wallet = wallet
 
-    def debit(self, balance: Balance, amount: int, overdraft: Money) -> None:
-        """Take ``amount`` from the lots in use order, the rest as debt, or refuse it all."""
+    def debit(
+        self, balance: Balance, amount: int, overdraft: Money, *, reserved: bool = False
+    ) -> None:
+        """Take ``amount`` from the lots in use order, the rest as debt, or refuse it all.
+
+        ``reserved``: a hold being settled already reserved the room for ``amount``.
+        """
         if amount == 0:  # a broadcast the quota covers never needs the balance
             return
         current = self.wallet.balance(balance)
-        available = current.amount + overdraft.amount
-        if amount > available:
+        # What holds reserve is not there to spend: their credit is out of the lots, and the
+        # overdraft room they reserved is taken off the allowance.
+        available = (
+            self.wallet._spendable(balance) + overdraft.amount - self.wallet.unfunded(balance)
+        )
+        if amount > available and not reserved:
             shortfall = Money(amount - max(available, 0), self.wallet.currency)
             wanted = Money(amount, self.wallet.currency)
             allowance = f" and an overdraft of {overdraft}" if overdraft.amount else ""
+            held = self.wallet.held(balance)
+            on_hold = f" ({held} of it held)" if held.amount else ""
             raise InsufficientBalance(
-                f"{balance} balance {current}{allowance} is short of {wanted} by {shortfall}",
+                f"{balance} balance {current}{on_hold}{allowance} is short of {wanted} "
+                f"by {shortfall}",
                 shortfall=shortfall,
                 balance=balance,
                 required=wanted,
@@ -350,6 +447,47 @@ class _Writer:
         )
         debt = {**self.wallet.debt, balance: self.wallet.debt.get(balance, 0) + rest}
         self.wallet = attrs.evolve(self.wallet, lots=lots, debt=debt)
+
+    def take(self, balance: Balance, amount: int) -> tuple[tuple[HeldCredit, ...], int]:
+        """Take up to ``amount`` out of the lots in use order for a hold; return the credit
+        taken and the part the lots did not cover (checked against the room by the caller)."""
+        rest = amount
+        taken: list[HeldCredit] = []
+        kept: list[Lot] = []
+        for lot in self.wallet.lots_of(balance):
+            share = min(lot.remaining, rest)
+            rest -= share
+            if share:
+                taken.append(HeldCredit(lot.source, share, lot.created_at, lot.expires_at))
+            if lot.remaining > share:
+                kept.append(attrs.evolve(lot, remaining=lot.remaining - share))
+        others = tuple(lot for lot in self.wallet.lots if lot.balance != balance)
+        self.wallet = attrs.evolve(self.wallet, lots=(*others, *kept))
+        return tuple(taken), rest
+
+    def give_back(self, balance: Balance, part: HeldCredit) -> None:
+        """Return unused held credit: it pays any debt first, the rest is a lot again with
+        its source and expiry (an expiry already past is taken by the next ``expire``)."""
+        debt = self.wallet.debt.get(balance, 0)
+        repaid = min(debt, part.amount)
+        wallet = attrs.evolve(self.wallet, debt={**self.wallet.debt, balance: debt - repaid})
+        if part.amount > repaid:
+            lot = Lot(
+                id=wallet.next_lot_id,
+                balance=balance,
+                source=part.source,
+                remaining=part.amount - repaid,
+                created_at=part.created_at,
+                expires_at=part.expires_at,
+            )
+            wallet = attrs.evolve(
+                wallet, lots=(*wallet.lots, lot), next_lot_id=wallet.next_lot_id + 1
+            )
+        self.wallet = wallet
+
+    def drop_hold(self, hold_id: str) -> None:
+        holds = tuple(r for r in self.wallet.holds if r.id != hold_id)
+        self.wallet = attrs.evolve(self.wallet, holds=holds)
 
     def change(self) -> WalletChange:
         return WalletChange(wallet=self.wallet, entries=tuple(self.entries))
@@ -470,7 +608,7 @@ def charge_broadcast(
         raise InvalidQuantity(f"quota must be an int >= 0, got {quota!r}")
     at = ensure_aware(at, "at")
     balance = Balance.BROADCAST
-    covered = min(recipients, max(quota - wallet.broadcast_used, 0))
+    covered = min(recipients, max(quota - wallet.broadcast_used - wallet.quota_held(), 0))
     extra = recipients - covered
     cost = (rules.broadcast_rate * extra).amount
     writer = _Writer(wallet)
@@ -487,6 +625,158 @@ def charge_broadcast(
         balance_after=writer.wallet.balance(balance),
     )
     return writer.change(), charge
+
+
+def hold_broadcast(
+    wallet: Wallet,
+    rules: WalletRules,
+    recipients: int,
+    quota: int,
+    at: datetime,
+    *,
+    hold_id: str,
+    expires_at: datetime,
+) -> tuple[WalletChange, Hold]:
+    """Reserve quota and balance for a broadcast to ``recipients``, all or nothing (R-VOL-2).
+
+    The quota left this month (less what other holds reserve) covers what it can; the rest
+    is reserved at ``broadcast_rate`` each: taken out of the lots in use order (so no other
+    charge can spend it and no expiry takes it while it is held), and on the overdraft for
+    what the lots do not cover. A hold writes no ledger entry: the balance is unchanged
+    until it is settled. Only what expired at ``at`` is written (EXPIRY entries).
+
+    Raises:
+        InvalidQuantity: ``recipients`` is not an int of at least 1, or ``quota`` < 0.
+        InvalidTime: ``expires_at`` is not after ``at``.
+        InsufficientBalance: the balance plus the overdraft, less what other holds reserve,
+            does not cover the messages beyond the quota.
+    """
+    _check_rules(wallet, rules)
+    recipients = _quantity(recipients, "recipients")
+    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
+        raise InvalidQuantity(f"quota must be an int >= 0, got {quota!r}")
+    at = ensure_aware(at, "at")
+    if ensure_aware(expires_at, "expires_at") <= at:
+        raise InvalidTime(f"a hold must expire after it is made ({at.isoformat()})")
+    balance = Balance.BROADCAST
+    writer = _Writer(wallet)
+    writer.expire(at)
+    wallet = writer.wallet
+    covered = min(recipients, max(quota - wallet.broadcast_used - wallet.quota_held(), 0))
+    rate = rules.broadcast_rate.amount
+    cost = rate * (recipients - covered)
+    overdraft = rules.overdraft.get(balance, Money.zero(wallet.currency))
+    # The same all-or-nothing check as a charge of ``cost``: refuse before taking anything.
+    _Writer(wallet).debit(balance, cost, overdraft)
+    credit, unfunded = writer.take(balance, cost)
+    reservation = Reservation(
+        id=hold_id,
+        balance=balance,
+        recipients=recipients,
+        quota_held=covered,
+        rate=rate,
+        credit=credit,
+        unfunded=unfunded,
+        month=wallet.quota_month,
+        created_at=at,
+        expires_at=expires_at,
+    )
+    writer.wallet = attrs.evolve(writer.wallet, holds=(*writer.wallet.holds, reservation))
+    hold = next(h for h in writer.wallet.open_holds() if h.id == hold_id)
+    return writer.change(), hold
+
+
+def settle_hold(
+    wallet: Wallet, hold_id: str, sent: int, at: datetime
+) -> tuple[WalletChange, Charge]:
+    """Charge an open hold for the ``sent`` messages that went out and release the rest.
+
+    Quota first (what the hold reserved of it), then the hold's rate per message, from the
+    credit it took (expiring first) and then the overdraft room it reserved; one BROADCAST
+    entry at most, as for a broadcast charge (R-BAL-3). Unused credit goes back to its lots
+    as it was (paying any debt first); an expiry already past is written at once, dated at
+    that expiry. Quota reserved in an earlier month is used up with that month, never
+    counted in this one's.
+
+    Raises:
+        HoldNotFound: no open hold ``hold_id``.
+        InvalidQuantity: ``sent`` is not an int in 0..recipients.
+    """
+    at = ensure_aware(at, "at")
+    writer = _Writer(wallet)
+    writer.expire(at)
+    held = _open(writer.wallet, hold_id)
+    if isinstance(sent, bool) or not isinstance(sent, int) or not 0 <= sent <= held.recipients:
+        raise InvalidQuantity(
+            f"sent must be an int in 0..{held.recipients} (the recipients held), got {sent!r}",
+            quantity=sent if isinstance(sent, int) else None,
+            maximum=held.recipients,
+        )
+    balance = held.balance
+    quota_used = min(sent, held.quota_held)
+    paid = sent - quota_used
+    cost = held.rate * paid
+    writer.drop_hold(hold_id)
+    rest = cost
+    for part in sorted(held.credit, key=_credit_order):
+        spent = min(part.amount, rest)
+        rest -= spent
+        if part.amount > spent:
+            writer.give_back(balance, attrs.evolve(part, amount=part.amount - spent))
+    # What the credit did not cover was reserved on the overdraft room: the hold guaranteed
+    # it, so it is taken (lots first, then debt) without checking the room again.
+    writer.debit(balance, rest, Money.zero(wallet.currency), reserved=True)
+    if held.month == writer.wallet.quota_month:
+        used = writer.wallet.broadcast_used + quota_used
+        writer.wallet = attrs.evolve(writer.wallet, broadcast_used=used)
+    writer.write(at, balance, EntryKind.BROADCAST, -cost, count=paid, key=hold_id)
+    writer.expire(at)
+    charge = Charge(
+        key=hold_id,
+        balance=balance,
+        count=sent,
+        amount=Money(cost, wallet.currency),
+        quota_used=quota_used,
+        balance_after=writer.wallet.balance(balance),
+    )
+    return writer.change(), charge
+
+
+def release_hold(wallet: Wallet, hold_id: str, at: datetime) -> WalletChange:
+    """Release an open hold: its quota and credit are free again, nothing is charged.
+
+    ``at`` is when it is released (an expired hold is released at its ``expires_at`` by the
+    billing run); credit whose lot expired meanwhile expires at once, dated at its expiry.
+
+    Raises:
+        HoldNotFound: no open hold ``hold_id``.
+    """
+    at = ensure_aware(at, "at")
+    writer = _Writer(wallet)
+    held = _open(writer.wallet, hold_id)
+    writer.drop_hold(hold_id)
+    for part in held.credit:
+        writer.give_back(held.balance, part)
+    writer.expire(at)
+    return writer.change()
+
+
+def _open(wallet: Wallet, hold_id: str) -> Reservation:
+    held = wallet.hold(hold_id)
+    if held is None:
+        raise HoldNotFound(
+            f"account {wallet.account_id!r} has no open hold {hold_id!r}",
+            hold_id=hold_id,
+            account_id=wallet.account_id,
+        )
+    return held
+
+
+def _credit_order(part: HeldCredit) -> tuple[bool, datetime, datetime]:
+    # As lots are used: expiring credit first, earliest expiry first, then the oldest.
+    if part.expires_at is None:
+        return (True, part.created_at, part.created_at)
+    return (False, part.expires_at, part.created_at)
 
 
 def adjust(
@@ -528,7 +818,7 @@ def adjust(
 
 def reset_quota(wallet: Wallet) -> Wallet:
     """Start a new month of broadcast quota (called at each monthly allowance boundary)."""
-    return attrs.evolve(wallet, broadcast_used=0)
+    return attrs.evolve(wallet, broadcast_used=0, quota_month=wallet.quota_month + 1)
 
 
 def validate_top_up(rules: WalletRules, balance: Balance, amount: Money | int) -> Money:
@@ -663,10 +953,13 @@ __all__ = [
     "Balance",
     "Charge",
     "EntryKind",
+    "HeldCredit",
+    "Hold",
     "InvalidCursor",
     "LedgerEntry",
     "Lot",
     "LotSource",
+    "Reservation",
     "TopUpLimit",
     "Wallet",
     "WalletChange",
@@ -681,8 +974,11 @@ __all__ = [
     "expire_due",
     "grant",
     "history_page",
+    "hold_broadcast",
     "ledger_totals",
     "open_wallet",
+    "release_hold",
     "reset_quota",
+    "settle_hold",
     "validate_top_up",
 ]
