@@ -665,8 +665,8 @@ class Billing:
             recipients=recipients, expires_in=expires_in // timedelta(microseconds=1)
         )
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Hold:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> Hold:
+            account, now = self._load(unit, account_id, out)
             earlier = replay(unit.get_record(account_id, "hold", key), print_)
             if earlier is not None:
                 return from_dict(Hold, earlier)
@@ -694,8 +694,8 @@ class Billing:
             raise InvalidQuantity(f"sent must be an int of at least 0, got {sent!r}")
         print_ = fingerprint(sent=sent)
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> Charge:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> Charge:
+            account, now = self._load(unit, account_id, out)
             earlier = replay(unit.get_record(account_id, "settle", hold_id), print_)
             if earlier is not None:
                 return from_dict(Charge, earlier)
@@ -713,8 +713,8 @@ class Billing:
         released, expired) is left as it is; an id never held raises ``HoldNotFound``."""
         self._hold_id(hold_id)
 
-        def work(unit: UnitOfWork, now: datetime, out: _Outcome) -> None:
-            account = self._load(unit, account_id, now, out)
+        def work(unit: UnitOfWork, out: _Outcome) -> None:
+            account, now = self._load(unit, account_id, out)
             if account.wallet.hold(hold_id) is None:
                 if unit.get_record(account_id, "hold", hold_id) is not None:
                     return
