@@ -1,23 +1,22 @@
-"""R-TIME: the billing run goes through the due accounts in batches, each once."""
+"""R-TIME, R-CON-4: the billing run claims the due accounts one at a time, each once, on
+every store."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from dateutil.relativedelta import relativedelta
 
-import subkit.service
+from stores import ALL_STORES
 from subkit.service import Billing
 from subkit.testing import FixedClock
 
+pytestmark = ALL_STORES
 
-def test_a_run_in_small_batches_brings_every_account_up_to_date(
-    billing: Billing, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Ten accounts with batches of three: every one crosses its boundary exactly once,
-    progress counts each account, and a second run finds nothing due."""
-    monkeypatch.setattr(subkit.service, "RUN_BATCH", 3)
+
+def test_a_run_brings_every_account_up_to_date_once(billing: Billing, clock: FixedClock) -> None:
+    """Ten accounts: every one crosses its boundary exactly once, progress counts each
+    account, and a second run finds nothing due."""
     names = [f"shop-{n:02d}" for n in range(10)]
     for name in names:
         billing.open_account(name)
@@ -33,12 +32,9 @@ def test_a_run_in_small_batches_brings_every_account_up_to_date(
         assert billing.subscription(name).current_period.start > billing.subscription(name).anchor
 
 
-def test_accounts_are_taken_earliest_due_first(
-    billing: Billing, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_accounts_are_taken_earliest_due_first(billing: Billing, clock: FixedClock) -> None:
     """The store hands out the earliest due first, so a run stopped half way has done the
     oldest work."""
-    monkeypatch.setattr(subkit.service, "RUN_BATCH", 1)
     for name in ("late", "early"):
         billing.open_account(name)
         clock.advance(timedelta(days=1))

@@ -487,3 +487,47 @@ def test_a_store_used_after_a_fork_makes_its_own_pool(store: PostgresStore, sche
         hosted._pid = -1
         with pytest.raises(StoreError, match="forked"), hosted.transaction():
             pass
+
+
+# -- the shared billing run (R-PG-5, R-CON-4) ---------------------------------------------------
+
+
+def test_units_open_at_once_claim_different_due_accounts(store: PostgresStore) -> None:
+    """SKIP LOCKED: while one unit holds the earliest due account, another claims the next
+    one at once instead of waiting; when the first dies, its account is due again."""
+    from subkit.contract import at
+
+    with store.transaction() as unit:
+        for n, account_id in enumerate(("a", "b", "c")):
+            unit.add_account(make_account(account_id, due=at(1 + n)))
+    claimed: list[str | None] = []
+    errors: list[BaseException] = []
+    held = threading.Event()
+    done = threading.Event()
+
+    def second() -> None:
+        try:
+            held.wait(30)
+            with store.transaction() as unit:
+                account = unit.claim_due_account(at(10))
+                claimed.append(None if account is None else account.account_id)
+            done.set()
+        except BaseException as exc:  # reported to the main thread
+            errors.append(exc)
+            done.set()
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    with pytest.raises(LookupError), store.transaction() as unit:
+        first = unit.claim_due_account(at(10))
+        assert first is not None and first.account_id == "a"
+        held.set()
+        assert done.wait(30), "the second claim waited for the first unit"
+        raise LookupError("the first worker dies holding a")
+    worker.join()
+    assert errors == [] and claimed == ["b"]
+    with store.transaction() as unit:  # a is due again; b was not updated, so it is too
+        again = unit.claim_due_account(at(10))
+        assert again is not None and again.account_id == "a"
+        with store.snapshot() as view:
+            assert view.due_accounts(at(10), limit=5) == ["a", "b", "c"]

@@ -1,8 +1,10 @@
-"""The ``subkit`` command: operate subkit on a SQLite file, inspect and check catalogues.
+"""The ``subkit`` command: operate subkit on a SQLite file or a PostgreSQL database, inspect
+and check catalogues.
 
 Usage (``subkit --help`` and ``subkit COMMAND --help`` give every option)::
 
-    subkit [--db PATH] [--catalogue FILE] [--json] [--now ISO8601] COMMAND ...
+    subkit [--db PATH|postgresql://...] [--schema NAME] [--catalogue FILE] [--json]
+           [--now ISO8601] COMMAND ...
 
     subkit plans [--locale id_ID|en]
     subkit open ACCOUNT [--timezone TZ]
@@ -18,11 +20,13 @@ Usage (``subkit --help`` and ``subkit COMMAND --help`` give every option)::
     subkit history ACCOUNT [--balance B] [--limit N]
     subkit invoices ACCOUNT [--status S] [--type T] [--limit N]
     subkit invoice render ACCOUNT CODE [--format pdf|html|text] [--locale L] [--output FILE]
-    subkit run
+    subkit run [--workers N]
     subkit catalogue check FILE
     subkit demo
 
 The global options may also follow the command (``subkit open acme --db acme.sqlite``).
+``--db`` takes a SQLite file, or a PostgreSQL URI (``postgresql://...``, with the extra
+``subkit[postgres]``) whose schema ``--schema`` names (default ``subkit``).
 ``--now`` fixes the clock (a ``FixedClock``) for that one invocation; without it the system
 clock is used. The payment gateway is :class:`~subkit.testing.FakeGateway`: a command line
 cannot send a buyer to a payment page, so ``pay`` applies the gateway's result by hand.
@@ -53,7 +57,7 @@ from subkit.plans import Catalogue
 from subkit.ports import Clock, ReconcilingGateway, Store
 from subkit.quotes import OrderSummary
 from subkit.serialize import to_dict
-from subkit.service import Billing, Checkout, PaymentEvent
+from subkit.service import Billing, Checkout, PaymentEvent, RunReport
 from subkit.subscription import Subscription
 from subkit.wallet import Balance, Charge
 
@@ -229,18 +233,38 @@ class _Session:
         self.json: bool = args.json
 
 
+def _is_postgres(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def _open_store(db: str, schema: str) -> Store:
+    """The store ``--db`` names: a PostgreSQL URI, or else a SQLite file."""
+    if _is_postgres(db):
+        try:
+            from subkit.stores.postgres import PostgresStore
+        except ImportError as error:
+            raise _Usage(
+                f"--db {db.split('://')[0]}://... needs psycopg: pip install 'subkit[postgres]'"
+            ) from error
+        return PostgresStore(db, schema=schema, pool_size=2)
+    from subkit.stores.sqlite import SqliteStore
+
+    return SqliteStore(db)
+
+
 @contextmanager
 def _session(args: argparse.Namespace) -> Iterator[_Session]:
-    from subkit.stores.sqlite import SqliteStore
     from subkit.testing import FakeGateway, FixedClock
 
     catalogue = _load(args.catalogue)
     clock: Clock | None = FixedClock(args.now) if args.now is not None else None
-    store = SqliteStore(args.db)
+    store = _open_store(args.db, args.schema)
     try:
         yield _Session(Billing(catalogue, store, FakeGateway(), clock=clock), store, args)
     finally:
-        store.close()
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
 
 
 def _emit_json(out: TextIO, value: Any) -> None:
@@ -709,11 +733,51 @@ class _Progress:
             self.stream.flush()
 
 
+def _run_worker(
+    db: str, schema: str, catalogue: str | None, now: datetime | None, until: datetime
+) -> RunReport:
+    """One worker process of ``run --workers N``: the billing run up to ``until``."""
+    from subkit.testing import FakeGateway, FixedClock
+
+    store = _open_store(db, schema)
+    try:
+        clock = FixedClock(now) if now is not None else None
+        billing = Billing(_load(catalogue), store, FakeGateway(), clock=clock)
+        return billing.advance(until)
+    finally:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+
+
+def _run_workers(s: _Session, args: argparse.Namespace) -> RunReport:
+    """``advance`` in ``args.workers`` processes at once, to one ``until``: each claims due
+    accounts no other holds (R-CON-4), so together they do what one run would."""
+    import multiprocessing
+
+    until = s.billing.clock.now()
+    spawn = multiprocessing.get_context("spawn")
+    jobs = [(args.db, args.schema, args.catalogue, args.now, until)] * args.workers
+    with spawn.Pool(args.workers) as pool:
+        reports = pool.starmap(_run_worker, jobs)
+    counts: dict[str, int] = {}
+    for report in reports:
+        for kind, n in report.counts.items():
+            counts[kind] = counts.get(kind, 0) + n
+    accounts = tuple(a for report in reports for a in report.accounts)
+    return RunReport(until=until, accounts=accounts, counts=counts)
+
+
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.workers < 1:
+        raise _Usage(f"--workers must be at least 1, got {args.workers}")
     with _session(args) as s:
         progress = _Progress(sys.stderr)
         try:
-            report = s.billing.advance(progress=progress.account)
+            if args.workers == 1:
+                report = s.billing.advance(progress=progress.account)
+            else:
+                report = _run_workers(s, args)
         finally:
             progress.finish()
         if isinstance(s.billing.gateway, ReconcilingGateway):
@@ -782,7 +846,13 @@ def _add_globals(group: Any, *, suppress: bool) -> None:
         "--db",
         metavar="PATH",
         default=default(DEFAULT_DB),
-        help=f"the SQLite file (default: {DEFAULT_DB})",
+        help=f"the SQLite file, or a postgresql:// URI (default: {DEFAULT_DB})",
+    )
+    group.add_argument(
+        "--schema",
+        metavar="NAME",
+        default=default("subkit"),
+        help="the PostgreSQL schema, with --db postgresql://... (default: subkit)",
     )
     group.add_argument(
         "--catalogue",
@@ -931,7 +1001,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--output", metavar="FILE", help="where to write (text may go to stdout)")
 
-    command("run", "the billing run: apply everything due for every account", _cmd_run)
+    run = command("run", "the billing run: apply everything due for every account", _cmd_run)
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes sharing the due accounts (for PostgreSQL; default 1)",
+    )
 
     demo = command("demo", "a short walkthrough of subkit", _cmd_demo)
     demo.add_argument("--locale", choices=LOCALES, help="display locale (default: catalogue's)")

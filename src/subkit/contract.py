@@ -484,6 +484,84 @@ class StoreContract:
         with store.transaction() as unit:
             assert unit.due_accounts(at(3), limit=10) == ["c", "d"]  # c due at 2, d at 3
 
+    def test_the_billing_run_claims_the_earliest_due_account_not_skipped(
+        self, store: Store
+    ) -> None:
+        """R-CON-4: ``claim_due_account`` hands out the account itself, earliest due first
+        (ties by id), passing over ``skip``; ``None`` once none is left."""
+        dues = {"d": at(3), "b": at(5), "a": at(5), "e": at(1), "c": at(10)}
+        with store.transaction() as unit:
+            for account_id, due in dues.items():
+                unit.add_account(make_account(account_id, due=due))
+        with store.transaction() as unit:
+            assert unit.claim_due_account(at(5)) == make_account("e", due=at(1))
+        with store.transaction() as unit:
+            assert unit.claim_due_account(at(5), skip={"e"}) == make_account("d", due=at(3))
+        with store.transaction() as unit:
+            claimed = unit.claim_due_account(at(5), skip={"e", "d"})
+            assert claimed is not None and claimed.account_id == "a"
+        with store.transaction() as unit:
+            assert unit.claim_due_account(at(5), skip={"e", "d", "a", "b"}) is None
+            assert unit.claim_due_account(at(1) - timedelta(microseconds=1)) is None
+
+    def test_a_claim_rolled_back_returns_the_account_to_the_due_set(self, store: Store) -> None:
+        """A worker that dies mid-unit leaves its account due for the next claim; one brought
+        up to date leaves the set."""
+        with store.transaction() as unit:
+            unit.add_account(make_account("e", due=at(1)))
+            unit.add_account(make_account("d", due=at(3)))
+        with pytest.raises(Boom), store.transaction() as unit:
+            claimed = unit.claim_due_account(at(5))
+            assert claimed is not None and claimed.account_id == "e"
+            unit.update_account(attrs.evolve(claimed, pending={}, version=1))
+            raise Boom  # the worker died before its commit
+        with store.transaction() as unit:
+            claimed = unit.claim_due_account(at(5))
+            assert claimed == make_account("e", due=at(1))
+            unit.update_account(attrs.evolve(claimed, pending={}, version=1))
+        with store.transaction() as unit:
+            claimed = unit.claim_due_account(at(5))
+            assert claimed is not None and claimed.account_id == "d"
+
+    def test_concurrent_claimers_bring_each_due_account_up_to_date_once(self, store: Store) -> None:
+        """Three threads claim and update due accounts until none is left (retrying
+        conflicts, as the facade does): each account is done exactly once."""
+        ids = [f"acct-{n:02d}" for n in range(24)]
+        with store.transaction() as unit:
+            for n, account_id in enumerate(ids):
+                unit.add_account(make_account(account_id, due=at(1 + n % 4)))
+        done: list[str] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def work() -> None:
+            try:
+                while True:
+                    try:
+                        with store.transaction() as unit:
+                            claimed = unit.claim_due_account(at(10))
+                            if claimed is None:
+                                return
+                            unit.update_account(
+                                attrs.evolve(claimed, pending={}, version=claimed.version + 1)
+                            )
+                        with lock:
+                            done.append(claimed.account_id)
+                    except ConcurrencyConflict:
+                        continue
+            except BaseException as exc:  # reported to the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sorted(done) == ids
+        with store.transaction() as unit:
+            assert unit.due_accounts(at(10), limit=50) == []
+
     # -- ledger -------------------------------------------------------------------------------
 
     def _history(self, store: Store) -> list[LedgerEntry]:
@@ -767,6 +845,7 @@ class StoreContract:
         writes: dict[str, tuple[Any, ...]] = {
             "add_account": (make_account("other"),),
             "update_account": (attrs.evolve(make_account("acme"), version=1),),
+            "claim_due_account": (at(31),),
             "append_entries": ([make_entry("acme", 1, at(2))],),
             "next_invoice_number": (),
             "add_invoice": (make_invoice("INV-2", "acme", at(2)),),

@@ -8,7 +8,7 @@ suite a host runs against its own store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -220,6 +220,20 @@ class UnitOfWork(ReadUnit, Protocol):
         """Replace an account. ``account.version`` is the new version; the stored one must be
         ``account.version - 1``, else raise ``ConcurrencyConflict`` (optimistic lock). The
         store must also index ``account.due_at`` for :meth:`due_accounts`."""
+        ...
+
+    def claim_due_account(self, until: datetime, *, skip: Collection[str] = ()) -> Account | None:
+        """Hold and return the billing run's next account: the earliest due (``due_at <=
+        until``, ties by id) whose id is not in ``skip`` and that no other unit of work holds,
+        or ``None`` when there is none (R-CON-4, R-PG-5).
+
+        The account is held as after :meth:`get_account` until the unit ends, so several
+        workers running ``advance`` at once share the due set, each account done by one of
+        them at a time. A unit that dies (its worker crashed) holds nothing any more: its
+        account is due again for the next claim. PostgreSQL: ``FOR UPDATE SKIP LOCKED`` on the
+        due index; a store whose units run one at a time (SQLite, memory) returns the first
+        due account not in ``skip``. Reads one range of the index on ``(due_at, account_id)``.
+        """
         ...
 
     # -- ledger -----------------------------------------------------------------------------

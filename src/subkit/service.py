@@ -87,7 +87,6 @@ MAX_ATTEMPTS = 5
 DELIVERY_PAGE = 500  # events claimed and published at a time
 EVENT_LEASE = timedelta(minutes=5)  # how long a claimed event is not handed to another
 PRUNE_BATCH = 1000  # events deleted per transaction
-RUN_BATCH = 500  # accounts the billing run asks the store for at a time
 CHARGE_BATCH = 500  # charge_many requests per unit of work
 MAX_HOLD = timedelta(days=30)  # the longest a broadcast hold may stay open
 
@@ -1188,27 +1187,21 @@ class Billing:
             raise InvalidTime(f"cannot run to {until.isoformat()}, later than the clock's now")
         counts: Counter[str] = Counter()
         touched: list[str] = []
-        # An account brought up to date leaves the due set, so each batch is read from the
-        # start of the due index. One that did not change (another process got there first,
-        # or a store whose index lags) is not asked for again in this run.
+        # Each unit claims the next due account no other run holds (R-CON-4), so several runs
+        # at once share the due set. An account brought up to date leaves it; one that did not
+        # change (a store whose index lags) is not claimed again in this run.
         unchanged: set[str] = set()
         processed = 0
-        while True:
-            with self.store.transaction() as unit:
-                batch = unit.due_accounts(until, limit=RUN_BATCH + len(unchanged))
-            fresh = [account_id for account_id in batch if account_id not in unchanged]
-            if not fresh:
-                break
-            for account_id in fresh:
-                caught = self._advance_account(account_id, until)
-                if caught:
-                    counts.update(caught)
-                    touched.append(account_id)
-                else:
-                    unchanged.add(account_id)
-                processed += 1
-                if progress is not None:
-                    progress(processed)
+        while (claimed := self._advance_next(until, unchanged)) is not None:
+            account_id, caught = claimed
+            if caught:
+                counts.update(caught)
+                touched.append(account_id)
+            else:
+                unchanged.add(account_id)
+            processed += 1
+            if progress is not None:
+                progress(processed)
         return RunReport(until=until, accounts=tuple(touched), counts=dict(counts))
 
     def reconcile(
@@ -1265,16 +1258,19 @@ class Billing:
                 touched.append(invoice.account_id)
         return RunReport(until=now, accounts=tuple(touched), counts=dict(counts))
 
-    def _advance_account(self, account_id: str, until: datetime) -> dict[str, int]:
-        def work(unit: UnitOfWork, out: _Outcome) -> dict[str, int]:
-            account = unit.get_account(account_id)
+    def _advance_next(self, until: datetime, skip: set[str]) -> tuple[str, dict[str, int]] | None:
+        """Claim the next due account and bring it up to date in one unit; ``None`` when no
+        due account is left for this run."""
+
+        def work(unit: UnitOfWork, out: _Outcome) -> tuple[str, dict[str, int]] | None:
+            account = unit.claim_due_account(until, skip=skip)
             if account is None:
-                return {}
+                return None
             caught = accounts.catch_up(account, self.catalogue, until)
             if caught.account is account:
-                return {}
+                return account.account_id, {}
             self._apply_catch_up(unit, account, caught, out, until)
-            return dict(caught.counts)
+            return account.account_id, dict(caught.counts)
 
         return self._write(work)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import NoReturn
@@ -99,6 +99,17 @@ class _MemoryUnit:
             if account.due_at <= until
         )
         return [account_id for _, account_id in due[:limit]]
+
+    def claim_due_account(self, until: datetime, *, skip: Collection[str] = ()) -> Account | None:
+        # Units here are optimistic: two claiming one account both get it, and the second to
+        # commit gets ConcurrencyConflict (the facade retries; the account is no longer due).
+        # The account is read again after the due list: another unit may have brought it up
+        # to date in between (PostgreSQL re-checks the locked row the same way).
+        for account_id in self.due_accounts(until, limit=len(self._state.accounts) + 1):
+            account = self.get_account(account_id)
+            if account_id not in skip and account is not None and account.due_at <= until:
+                return account
+        return None
 
     # ledger
     def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
@@ -302,7 +313,7 @@ class _SnapshotUnit(_MemoryUnit):
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise StoreError("a snapshot is read-only; write through store.transaction()")
 
-    add_account = update_account = append_entries = _refuse
+    add_account = update_account = append_entries = claim_due_account = _refuse
     next_invoice_number = add_invoice = update_invoice = put_record = _refuse
     add_events = claim_events = mark_delivered = release_events = prune_events = _refuse
 

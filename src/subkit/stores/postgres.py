@@ -24,7 +24,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
@@ -286,6 +286,18 @@ class PostgresUnit:
             (ensure_aware(until, "until"), limit),
         )
         return [row[0] for row in rows]
+
+    def claim_due_account(self, until: datetime, *, skip: Collection[str] = ()) -> Account | None:
+        # SKIP LOCKED: an account another worker's unit holds is passed over, not waited for;
+        # READ COMMITTED re-checks ``due_at`` on the newest version of the row it locks, so an
+        # account another worker just brought up to date is passed over too (R-PG-5).
+        row = self._one(
+            "SELECT account_id, data::text FROM {s}.accounts"
+            " WHERE due_at <= %s AND account_id <> ALL(%s)"
+            " ORDER BY due_at, account_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            (ensure_aware(until, "until"), list(skip)),
+        )
+        return None if row is None else self._decoded.decode(row[0], row[1])
 
     # -- ledger -----------------------------------------------------------------------------
 
@@ -590,7 +602,7 @@ class PostgresSnapshot(PostgresUnit):
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise StoreError("a snapshot is read-only; write through store.transaction()")
 
-    add_account = update_account = append_entries = _refuse
+    add_account = update_account = append_entries = claim_due_account = _refuse
     next_invoice_number = add_invoice = update_invoice = put_record = _refuse
     add_events = claim_events = mark_delivered = release_events = prune_events = _refuse
 

@@ -29,7 +29,7 @@ import stat
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -321,6 +321,13 @@ class SqliteUnit:
             (to_us(until), limit),
         )
         return [row[0] for row in rows]
+
+    def claim_due_account(self, until: datetime, *, skip: Collection[str] = ()) -> Account | None:
+        # The unit holds the write lock (BEGIN IMMEDIATE): no other unit holds any account.
+        for account_id in self.due_accounts(until, limit=len(skip) + 1):
+            if account_id not in skip:
+                return self.get_account(account_id)
+        return None
 
     # -- ledger -----------------------------------------------------------------------------
 
@@ -630,7 +637,7 @@ class SqliteSnapshot(SqliteUnit):
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise StoreError("a snapshot is read-only; write through store.transaction()")
 
-    add_account = update_account = append_entries = _refuse
+    add_account = update_account = append_entries = claim_due_account = _refuse
     next_invoice_number = add_invoice = update_invoice = put_record = _refuse
     add_events = claim_events = mark_delivered = release_events = prune_events = _refuse
 
