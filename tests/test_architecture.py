@@ -20,6 +20,7 @@ SHELL = frozenset(
         "subkit.demo",
         "subkit.fakes",
         "subkit.ports",
+        "subkit.reads",  # reads a ReadUnit (a port) for the facade's snapshot reads
         "subkit.service",
         "subkit.testing",
     }

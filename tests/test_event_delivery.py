@@ -72,7 +72,8 @@ def test_a_failing_sink_never_fails_a_committed_call_and_gets_the_events_later(
     assert sink.events == []
     assert any(r.name == "subkit" and "event sink failed" in r.message for r in caplog.records)
     sink.always = False
-    billing.balances("acme")  # the next call hands them over, oldest first
+    # The next write hands them over, oldest first (a read writes nothing, R-CON-2).
+    billing.set_billing_profile("acme", PROFILE)
     assert sink.names() == ["subscription.opened", "invoice.created"]
     assert sink.events == feed(billing, "acme")
     assert billing.deliver_events() == 0  # delivered ones are never handed out again

@@ -280,7 +280,12 @@ class TestIncludedBalance:
             START.replace(month=2),
             START,
         ]
-        assert len(whole_history(billing, account, kind="expiry")) == 3
+        expiries = whole_history(billing, account, kind="expiry")
+        assert len(expiries) == 3
+        # The read saved nothing (R-CON-2): the run saves what it showed, and no more.
+        assert billing.advance().counts == {"period": 3, "balance_expired": 3}
+        assert whole_history(billing, account, kind="grant") == grants
+        assert whole_history(billing, account, kind="expiry") == expiries
         assert billing.advance().counts == {}
 
     def test_a_charge_after_the_boundary_cannot_spend_expired_balance(

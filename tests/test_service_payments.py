@@ -370,8 +370,9 @@ class TestPayments:
         [listed] = billing.invoices(account).items
         assert listed.status is InvoiceStatus.EXPIRED
         assert listed.status_at == START + timedelta(hours=24)
-        # Already caught up: the run has nothing left to expire.
-        assert "invoice_expired" not in billing.advance().counts
+        # The read saved nothing (R-CON-2): the run saves the very expiry the read showed.
+        assert billing.advance().counts["invoice_expired"] == 1
+        assert billing.invoices(account).items == (listed,)
         assert pay(billing, checkout, "GW-1").status is InvoiceStatus.PAID
         assert conversation(billing, account) == FREE_GRANT + 50_000
 

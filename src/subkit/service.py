@@ -11,7 +11,8 @@ import functools
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import attrs
 
 from subkit import account as accounts
-from subkit import charges, lifecycle, quotes, settlement, views
+from subkit import charges, lifecycle, quotes, reads, settlement, views
 from subkit import checkout as checkouts
 from subkit import subscription as subs
 from subkit import wallet as wallets
@@ -54,7 +55,6 @@ from subkit.invoice import (
     InvoiceStatus,
     InvoiceType,
     PaymentStatus,
-    move,
 )
 from subkit.money import Money
 from subkit.paging import Page
@@ -339,10 +339,27 @@ class Billing:
         # Read the clock only now: the unit holds the account (SQLite's write lock is taken
         # at BEGIN IMMEDIATE, a row lock at the read), so no writer can come in between.
         now = self._dated(account)
-        caught = accounts.catch_up(account, self.catalogue, now)
+        caught = self._catch_up(account, now)
         if caught.account is account:
             return account, now
         return self._apply_catch_up(unit, account, caught, out, now), now
+
+    def _catch_up(self, account: Account, until: datetime) -> CatchUp:
+        """What is due for ``account`` up to ``until``: the one catch-up that writes save
+        (:meth:`_apply_catch_up`) and reads show (:meth:`_seen`), so they cannot differ."""
+        return accounts.catch_up(account, self.catalogue, until)
+
+    @contextmanager
+    def _seen(self, account_id: str) -> Iterator[reads.Seen]:
+        """A read: one snapshot of the account with what is due applied in memory, saving
+        nothing (R-CON-2). No write lock is taken and no writer is waited for; the call is
+        dated as a write is (:meth:`_dated`)."""
+        with self.store.snapshot() as view:
+            account = view.get_account(account_id)
+            if account is None:
+                raise AccountNotFound(f"no account {account_id!r}", account_id=account_id)
+            now = self._dated(account)
+            yield reads.Seen.of(view, account, self._catch_up(account, now), now)
 
     def _apply_catch_up(
         self, unit: UnitOfWork, before: Account, caught: CatchUp, out: _Outcome, until: datetime
@@ -352,8 +369,7 @@ class Billing:
         for code, at in caught.cancelled_invoices:
             self._void(unit, code, InvoiceStatus.CANCELLED, at, out)
         unit.append_entries(caught.entries)
-        as_of = until if before.as_of is None else max(before.as_of, until)
-        saved = attrs.evolve(caught.account, version=before.version + 1, as_of=as_of)
+        saved = reads.settled(before, caught, until)
         unit.update_account(saved)
         out.events.extend(caught.events)
         return saved
@@ -369,8 +385,9 @@ class Billing:
         self, unit: UnitOfWork, code: str, status: InvoiceStatus, at: datetime, out: _Outcome
     ) -> None:
         invoice = unit.get_invoice(code)
-        if invoice is not None and invoice.status is InvoiceStatus.PENDING:
-            unit.update_invoice(move(invoice, status, at, version=invoice.version + 1))
+        ended = reads.voided(invoice, status, at)
+        if invoice is not None and ended is not None:
+            unit.update_invoice(ended)
             if invoice.payment is not None:
                 out.dead_sessions.append((code, invoice.payment.reference))
             if status is InvoiceStatus.CANCELLED:  # expiries are reported by catch_up
@@ -390,8 +407,9 @@ class Billing:
         return saved
 
     def _read(self, account_id: str) -> Account:
-        """The account as it is now, with what is due applied (and saved)."""
-        return self._write(lambda unit, out: self._load(unit, account_id, out)[0])
+        """The account as it is now, with what is due applied in memory (R-CON-2)."""
+        with self._seen(account_id) as seen:
+            return seen.account
 
     # -- accounts -------------------------------------------------------------------------------
 
@@ -791,19 +809,10 @@ class Billing:
         kind_ = _choice(EntryKind, kind, "kind")
         self._check_range(since, until, limit)
 
-        def work(unit: UnitOfWork, out: _Outcome) -> Page[LedgerEntry]:
-            self._load(unit, account_id, out)
-            return unit.ledger_page(
-                account_id,
-                balance=chosen,
-                kind=kind_,
-                since=since,
-                until=until,
-                limit=limit,
-                cursor=cursor,
+        with self._seen(account_id) as seen:
+            return seen.ledger_page(
+                balance=chosen, kind=kind_, since=since, until=until, limit=limit, cursor=cursor
             )
-
-        return self._write(work)
 
     def topup_history(
         self, account_id: str, *, limit: int = 50, cursor: str | None = None
@@ -836,35 +845,26 @@ class Billing:
         status_ = _choice(InvoiceStatus, status, "status")
         self._check_range(since, until, limit)
 
-        def work(unit: UnitOfWork, out: _Outcome) -> Page[Invoice]:
-            self._load(unit, account_id, out)
-            return unit.invoice_page(
-                account_id,
-                type=type_,
-                status=status_,
-                since=since,
-                until=until,
-                limit=limit,
-                cursor=cursor,
+        with self._seen(account_id) as seen:
+            return seen.invoice_page(
+                type=type_, status=status_, since=since, until=until, limit=limit, cursor=cursor
             )
-
-        return self._write(work)
 
     def invoice(self, account_id: str, code: str) -> Invoice:
         """One invoice of the account; ``InvoiceNotFound`` when the code is not its own."""
+        with self._seen(account_id) as seen:
+            return self._own(seen, account_id, code)
 
-        def work(unit: UnitOfWork, out: _Outcome) -> Invoice:
-            self._load(unit, account_id, out)
-            found = unit.get_invoice(code)
-            if found is None or found.account_id != account_id:
-                raise InvoiceNotFound(
-                    f"account {account_id!r} has no invoice {code!r}",
-                    invoice_code=code,
-                    account_id=account_id,
-                )
-            return found
-
-        return self._write(work)
+    @staticmethod
+    def _own(seen: reads.Seen, account_id: str, code: str) -> Invoice:
+        found = seen.invoice(code)
+        if found is None or found.account_id != account_id:
+            raise InvoiceNotFound(
+                f"account {account_id!r} has no invoice {code!r}",
+                invoice_code=code,
+                account_id=account_id,
+            )
+        return found
 
     def render_invoice(
         self, account_id: str, code: str, *, format: str = "pdf", locale: str | None = None
@@ -873,8 +873,9 @@ class Billing:
         from subkit.render import FORMATS, render_invoice
 
         _choice_of(FORMATS, format, "format")
-        invoice = self.invoice(account_id, code)
-        timezone = self.subscription(account_id).timezone
+        with self._seen(account_id) as seen:  # the invoice and the account from one snapshot
+            invoice = self._own(seen, account_id, code)
+            timezone = seen.account.subscription.timezone
         return render_invoice(
             invoice, self.catalogue, format=format, locale=locale, timezone=timezone
         )
@@ -998,13 +999,10 @@ class Billing:
         """The Order Summary of a plan change, without buying anything (R-SUB-2, R-SUB-3)."""
         usage = self._in_use(account_id)
 
-        def work(unit: UnitOfWork, out: _Outcome) -> OrderSummary:
-            account, now = self._load(unit, account_id, out)
+        with self._seen(account_id) as seen:
             return quotes.quote_change(
-                account, self.catalogue, plan, interval, addons, now, usage
+                seen.account, self.catalogue, plan, interval, addons, seen.now, usage
             ).summary
-
-        return self._write(work)
 
     def change_plan(
         self,
@@ -1039,11 +1037,8 @@ class Billing:
     def quote_renewal(self, account_id: str) -> OrderSummary:
         """The price of one more period of the current plan (R-SUB-4)."""
 
-        def work(unit: UnitOfWork, out: _Outcome) -> OrderSummary:
-            account, now = self._load(unit, account_id, out)
-            return quotes.quote_renewal(account, self.catalogue, now).summary
-
-        return self._write(work)
+        with self._seen(account_id) as seen:
+            return quotes.quote_renewal(seen.account, self.catalogue, seen.now).summary
 
     def renew(self, account_id: str, *, idempotency_key: str | None = None) -> Checkout:
         """Check out one more period of the current plan and add-ons (R-SUB-4)."""
@@ -1057,11 +1052,8 @@ class Billing:
     def quote_addons(self, account_id: str, quantities: Mapping[str, int]) -> OrderSummary:
         """Price add-on units, prorated for the rest of the period (R-ADD-3)."""
 
-        def work(unit: UnitOfWork, out: _Outcome) -> OrderSummary:
-            account, now = self._load(unit, account_id, out)
-            return quotes.quote_addons(account, self.catalogue, quantities, now).summary
-
-        return self._write(work)
+        with self._seen(account_id) as seen:
+            return quotes.quote_addons(seen.account, self.catalogue, quantities, seen.now).summary
 
     def buy_addons(
         self,
@@ -1158,9 +1150,9 @@ class Billing:
 
     def usage_overview(self, account_id: str) -> UsageOverview:
         """Plan, period, limits, usage, balances and add-ons in one value (R-USE-1)."""
-        account = self._read(account_id)
         usage = self._in_use(account_id)
-        return views.overview(account, self.catalogue, self._now(), usage)
+        with self._seen(account_id) as seen:
+            return views.overview(seen.account, self.catalogue, seen.now, usage)
 
     def check_limit(self, account_id: str, resource: str, wanted_total: int) -> None:
         """Raise ``LimitExceeded`` when ``wanted_total`` users or contacts is over the limit."""
