@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench docs clean messages
+.PHONY: demo serve test lint typecheck pytest bench docs clean messages
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,21 @@ $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# demo and serve install only their own extra, not the test tools.
+$(VENV)/.demo: $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[demo]'
+	touch $@
+
+$(VENV)/.web: $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[web]'
+	touch $@
+
+demo: $(VENV)/.demo
 	$(VENV)/bin/subkit demo
+
+# The reference Settings > Subscription page on http://127.0.0.1:8000/ (Ctrl+C stops).
+serve: $(VENV)/.web
+	$(VENV)/bin/subkit serve
 
 LINTED := src tests $(wildcard bench)
 

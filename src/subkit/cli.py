@@ -23,6 +23,7 @@ Usage (``subkit --help`` and ``subkit COMMAND --help`` give every option)::
     subkit run [--workers N]
     subkit catalogue check FILE
     subkit demo
+    subkit serve [--host 127.0.0.1] [--port 8000] [--db FILE]
 
 The global options may also follow the command (``subkit open acme --db acme.sqlite``).
 ``--db`` takes a SQLite file, or a PostgreSQL URI (``postgresql://...``, with the extra
@@ -66,6 +67,7 @@ LOCALES = ("id_ID", "en")
 # the same language (documents, `invoice render`, say them in the asked locale).
 WORDS = "en"
 DEFAULT_DB = "subkit.sqlite"
+SERVE_DB = "subkit-serve.sqlite"
 #: ``run`` shows a progress counter on stderr every this many accounts.
 PROGRESS_EVERY = 200
 
@@ -423,6 +425,13 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     out.write("subkit demo: the example catalogue\n\n")
     out.write(plans_table(catalogue, locale) + "\n\n")
     run_demo(Path(args.output), out, locale=locale)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    from subkit.web.serve import run
+
+    run(host=args.host, port=args.port, db=args.serve_db)
     return 0
 
 
@@ -1015,6 +1024,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--output", default="demo-output", metavar="DIR", help="where the database and documents go"
     )
+
+    serve = commands.add_parser(
+        "serve",
+        help="the reference Settings > Subscription page, with a demo account",
+        description="Serve the reference page on the SQLite file --db (default "
+        f"{SERVE_DB}) with a demo account and a fake gateway whose payment page lets you "
+        "pay, fail or let an invoice expire. Needs the web extra: pip install 'subkit[web]'.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--db", dest="serve_db", metavar="FILE", default=SERVE_DB, help="the SQLite file"
+    )
+    serve.set_defaults(handler=_cmd_serve)
 
     catalogue = commands.add_parser("catalogue", help="work with catalogue files")
     catalogue_commands = catalogue.add_subparsers(dest="action", required=True, metavar="ACTION")

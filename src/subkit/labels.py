@@ -139,6 +139,101 @@ _DOCUMENT: dict[str, tuple[str, str]] = {
 }
 
 
+# The words of the reference Settings > Subscription page (subkit.web.page). Keys are what
+# the templates write (``t.buy_now``); ``{name}`` placeholders are filled by the template.
+_PAGE: dict[str, tuple[str, str]] = {
+    "settings": N_("page", "Settings"),
+    "subscription": N_("page", "Subscription"),
+    "language": N_("page", "Language"),
+    "usage_overview": N_("page", "Usage Overview"),
+    "plan": N_("page", "Plan"),
+    "status": N_("page", "Status"),
+    "period": N_("page", "Current period"),
+    "days_left": N_("page", "{days} days left"),
+    "paid_through": N_("page", "Paid through"),
+    "users": N_("page", "Users"),
+    "contacts": N_("page", "Contacts"),
+    "broadcast_quota": N_("page", "Broadcast quota"),
+    "conversation": N_("page", "Included conversation balance"),
+    "used_of": N_("page", "{used} of {limit}"),
+    "addons": N_("page", "Add-ons"),
+    "manage": N_("page", "Manage"),
+    "scheduled_change": N_("page", "From {date} the plan becomes {plan}."),
+    "awaiting_payment": N_("page", "Awaiting payment of invoice {code}."),
+    "cancel_change": N_("page", "Cancel this change"),
+    "ends_on": N_("page", "Your subscription ends on {date}."),
+    "upgrade": N_("page", "Upgrade Subscription"),
+    "renew": N_("page", "Renew Subscription"),
+    "buy_addon": N_("page", "Buy Add-On"),
+    "unsubscribe": N_("page", "Unsubscribe"),
+    "resume": N_("page", "Resume subscription"),
+    "choose_plan": N_("page", "Choose a plan"),
+    "billing_interval": N_("page", "Billing"),
+    "current_plan": N_("page", "Current plan"),
+    "choose": N_("page", "Choose {plan}"),
+    "per_monthly": N_("page", "per month"),
+    "per_annual": N_("page", "per year"),
+    "order_summary": N_("page", "Order Summary"),
+    "more_of": N_("page", "Add one {name}"),
+    "less_of": N_("page", "Remove one {name}"),
+    "quantity_of": N_("page", "Quantity of {name}"),
+    "buy_now": N_("page", "Buy Now"),
+    "continue_to_payment": N_("page", "Continue To Payment"),
+    "downgrade_notice": N_("page", "This is a downgrade: some features will be reduced."),
+    "reduction": N_("page", "{what}: {before} → {after}"),
+    "in_use": N_("page", "{count} in use"),
+    "dropped": N_("page", "These add-ons end with the change: {names}"),
+    "effective": N_("page", "Takes effect on {date}."),
+    "nothing_to_pay": N_("page", "Nothing to pay."),
+    "add": N_("page", "Add {name}"),
+    "adds": N_("page", "+{count} {what} each"),
+    "can_buy": N_("page", "Up to {count} more"),
+    "unit_price": N_("page", "{price} per unit per period"),
+    "none_available": N_("page", "Your plan sells no add-ons. Upgrade to buy them."),
+    "manage_addons": N_("page", "Manage Add-Ons"),
+    "held": N_("page", "Held"),
+    "stop": N_("page", "Stop {name}"),
+    "stopping": N_("page", "{count} stopping on {date}"),
+    "resume_addon": N_("page", "Resume {name}"),
+    "stop_title": N_("page", "Stop this add-on?"),
+    "stop_text": N_("page", "{name} stays until the paid period ends, then it is removed."),
+    "yes_stop": N_("page", "Yes, Stop"),
+    "cancel": N_("page", "Cancel"),
+    "no_addons": N_("page", "No add-ons yet."),
+    "whatsapp_balance": N_("page", "WhatsApp Balance"),
+    "top_up": N_("page", "Top up"),
+    "balance": N_("page", "Balance"),
+    "amount": N_("page", "Amount"),
+    "limits": N_("page", "Minimum {min}, maximum {max}"),
+    "out_of_range": N_("page", "A top-up must be between {min} and {max}."),
+    "usage_history": N_("page", "Usage History"),
+    "topup_history": N_("page", "Top-up History"),
+    "date": N_("page", "Date"),
+    "kind": N_("page", "Type"),
+    "count": N_("page", "Messages"),
+    "balance_after": N_("page", "Balance after"),
+    "more": N_("page", "More"),
+    "nothing_yet": N_("page", "Nothing yet."),
+    "invoices": N_("page", "Invoices"),
+    "invoice_code": N_("page", "Invoice Code"),
+    "invoice_type": N_("page", "Invoice Type"),
+    "request_date": N_("page", "Request Date"),
+    "package": N_("page", "Package"),
+    "invoice_more": N_("page", "More"),
+    "details": N_("page", "Details of {code}"),
+    "download_pdf": N_("page", "Download PDF"),
+    "pay_invoice": N_("page", "Pay {code}"),
+    "cancel_invoice": N_("page", "Cancel {code}"),
+    "renew_title": N_("page", "Renew your subscription?"),
+    "renew_text": N_("page", "{plan} for one more period, until {date}: {total}."),
+    "unsubscribe_title": N_("page", "Unsubscribe?"),
+    "unsubscribe_text": N_("page", "Your plan stays until {date}, then moves to {plan}."),
+    "yes_unsubscribe": N_("page", "Yes, Unsubscribe"),
+    "invoice_banner": N_("page", "Invoice {code}: {status}"),
+    "failed": N_("page", "The request was refused: {detail}"),
+}
+
+
 def _tag(locale: str | None) -> str:
     tag = str(locale or "").strip().replace("-", "_")
     parts = tag.split("_")
@@ -212,7 +307,7 @@ def translate(message: tuple[str, str], locale: str | None) -> str:
 def messages() -> tuple[tuple[str, str], ...]:
     """Every message subkit translates, as (context, English text)."""
     every = [entry for entries in _NAMESPACES.values() for entry in entries.values()]
-    return tuple(dict.fromkeys([*every, *_DOCUMENT.values()]))
+    return tuple(dict.fromkeys([*every, *_DOCUMENT.values(), *_PAGE.values()]))
 
 
 def _namespace_of(value: enum.StrEnum) -> str | None:
@@ -261,6 +356,11 @@ def document_labels(locale: str | None = "en") -> Mapping[str, str]:
     return MappingProxyType({key: translate(entry, locale) for key, entry in _DOCUMENT.items()})
 
 
+def page_labels(locale: str | None = "en") -> Mapping[str, str]:
+    """The words of the reference subscription page in ``locale`` (read-only)."""
+    return MappingProxyType({key: translate(entry, locale) for key, entry in _PAGE.items()})
+
+
 __all__ = [
     "DOMAIN",
     "KINDS",
@@ -274,5 +374,6 @@ __all__ = [
     "labels",
     "language",
     "messages",
+    "page_labels",
     "translate",
 ]
