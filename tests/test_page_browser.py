@@ -8,6 +8,7 @@ clock is a FixedClock, so the dates on the page are known.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,9 +76,18 @@ def page(browser: Any, site: Site, tmp_path: Path) -> Iterator[Any]:
     assert site.outside == [], f"the page asked another site for {site.outside}"
 
 
-def shot(page: Any, tmp_path: Path, name: str) -> Path:
+def shot(page: Any, tmp_path: Path, name: str, part: str | None = None) -> Path:
+    """A screenshot of the flow in the test's folder; with $SUBKIT_SCREENSHOTS set, also of
+    ``part`` of the page (a selector; default the viewport) as the docs' page-<name>.png."""
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    docs = os.environ.get("SUBKIT_SCREENSHOTS")
+    if docs:
+        target = str(Path(docs) / f"page-{name}.png")
+        if part is None:
+            page.screenshot(path=target)
+        else:
+            page.locator(part).first.screenshot(path=target)
     return path
 
 
@@ -109,3 +119,139 @@ def test_the_overview_in_indonesian_then_english(page: Any, site: Site, tmp_path
     shot(page, tmp_path, "overview-en")
     balances = site.served.billing.balances(DEMO_ACCOUNT)
     assert balances.conversation.amount == DEMO_CONVERSATION
+
+
+def pay_now(site: Site, checkout: Any) -> None:
+    """Pay a checkout as the fake gateway's notification would (no page involved)."""
+    gateway = site.served.gateway
+    event = gateway.parse_notification(gateway.notification(checkout.invoice.code, "paid"))
+    site.served.billing.apply_payment(event)
+
+
+def test_choosing_a_plan_shows_the_order_summary_and_steps_follow(
+    page: Any, site: Site, tmp_path: Path
+) -> None:
+    """R-WEB-5 Upgrade, step 2: choosing a plan shows the Order Summary; ➕ / ➖ change an
+    add-on's quantity and the total follows (every total from the server's quote); ➖ stops
+    at 0. Driven by keyboard only."""
+    page.goto(site.url + "/?lang=en")
+    page.get_by_role("button", name="Choose Growth").focus()
+    page.keyboard.press("Enter")
+    heading = page.locator("#change-summary .sk-summary").get_by_role("heading")
+    heading.wait_for()
+    assert heading.inner_text() == "Order Summary"
+    assert page.evaluate("document.activeElement.id") == "change-summary-title"
+    assert field(page, "total") == "IDR 299,000"
+    less = page.get_by_role("button", name="Remove one Additional User")
+    more = page.get_by_role("button", name="Add one Additional User")
+    assert less.is_disabled()
+    page.keyboard.press("Tab")  # from the summary's heading; ➖ is disabled, so ➕
+    assert page.evaluate("document.activeElement.id") == "change-extra_user-more"
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('[data-field=total]').textContent.includes('349')"
+    )
+    assert field(page, "total") == "IDR 349,000"
+    page.keyboard.press("Enter")  # the focus stayed on ➕
+    page.wait_for_function(
+        "document.querySelector('[data-field=total]').textContent.includes('399')"
+    )
+    assert page.get_by_label("Quantity of Additional User").inner_text() == "2"
+    less.click()
+    page.wait_for_function(
+        "document.querySelector('[data-field=total]').textContent.includes('349')"
+    )
+    quote = site.served.billing.quote_change(DEMO_ACCOUNT, "growth", addons={"extra_user": 1})
+    assert field(page, "total") == f"IDR {quote.total.amount:,}"
+    page.get_by_label("Annual").check()  # the interval switch re-quotes the open summary
+    page.wait_for_function(
+        "document.querySelector('[data-field=total]').textContent.includes('3,490')"
+    )
+    assert more.is_enabled()
+    shot(page, tmp_path, "order-summary", "#upgrade")
+
+
+def test_a_downgrade_summary_shows_the_reductions(page: Any, site: Site, tmp_path: Path) -> None:
+    """R-WEB-5 / R-SUB-3: choosing a lower plan shows the notice of what is reduced."""
+    pay_now(site, site.served.billing.change_plan(DEMO_ACCOUNT, "pro", addons={"extra_user": 1}))
+    page.goto(site.url + "/")
+    assert field(page, "plan") == "Pro (Bulanan)"
+    page.get_by_role("button", name="Pilih Growth").click()
+    notice = page.locator("[data-field=downgrade-notice]")
+    notice.wait_for()
+    assert "Ini turun paket" in notice.inner_text()
+    assert "Pengguna: 16 → 6" in notice.inner_text()
+    shot(page, tmp_path, "downgrade-notice", "#change-summary")
+
+
+def test_every_control_is_labelled_and_reached_by_tab(page: Any, site: Site) -> None:
+    """Accessibility: Chromium's own accessibility tree gives every control a name, and Tab
+    walks through every visible control of the page in order."""
+    pay_now(site, site.served.billing.change_plan(DEMO_ACCOUNT, "growth", addons={"extra_user": 1}))
+    page.goto(site.url + "/?lang=en")
+    page.get_by_role("button", name="Choose Pro").click()  # with the Order Summary open
+    page.locator("#change-summary .sk-summary").wait_for()
+    cdp = page.context.new_cdp_session(page)
+    tree = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    controls = {"button", "link", "textbox", "spinbutton", "radio", "checkbox", "combobox"}
+    unnamed = [
+        node
+        for node in tree
+        if not node.get("ignored")
+        and node.get("role", {}).get("value") in controls
+        and not str(node.get("name", {}).get("value", "")).strip()
+    ]
+    assert unnamed == []
+    focusable = page.evaluate(
+        """() => {
+        const all = [...document.querySelectorAll(
+            'a[href], button, input, summary, select, textarea, [tabindex]')];
+        const shown = all.filter(e => !e.disabled && e.tabIndex >= 0 && e.getClientRects().length
+            && !e.closest('dialog:not([open])') && getComputedStyle(e).visibility !== 'hidden'
+            && (e.tagName === 'SUMMARY' || !e.closest('details:not([open])')));
+        // a group of radio buttons is one tab stop: the checked one
+        const stops = shown.filter(e => e.type !== 'radio' || e.checked);
+        stops.forEach((e, i) => e.dataset.stop = String(i));
+        return stops.length;
+    }"""
+    )
+    assert focusable > 20  # the whole page: links, buttons, radios, the form, the summary
+    page.locator("[data-stop='0']").focus()
+    reached = ["0"]
+    for _ in range(focusable - 1):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.dataset.stop ?? null"))
+    assert reached == [str(i) for i in range(focusable)]
+
+
+def test_a_stop_opens_a_real_dialog(page: Any, site: Site, tmp_path: Path) -> None:
+    """Manage Add-Ons: Stop opens a modal <dialog> named by its title with "Ya, Stop"; Escape
+    closes it, nothing is stopped, and the focus returns to the button."""
+    pay_now(site, site.served.billing.change_plan(DEMO_ACCOUNT, "growth", addons={"extra_user": 2}))
+    page.goto(site.url + "/")
+    stop = page.get_by_role("button", name="Stop Additional User")
+    stop.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Stop add-on ini?")
+    assert dialog.is_visible()
+    assert dialog.get_by_role("button", name="Ya, Stop").is_visible()
+    assert "Additional User tetap aktif" in dialog.inner_text()
+    shot(page, tmp_path, "stop-dialog")
+    page.keyboard.press("Escape")
+    assert not dialog.is_visible()
+    assert page.evaluate("document.activeElement.dataset.stop") == "extra_user"
+    assert site.served.billing.addons(DEMO_ACCOUNT)[0].stopping == 0
+
+
+def test_a_history_pages_with_more(page: Any, site: Site) -> None:
+    """Usage History: "more" appends the next rows until there are none."""
+    page.goto(site.url + "/?lang=en")
+    rows = page.locator("tbody[data-rows=usage] tr")
+    assert rows.count() == 10
+    more = page.locator("[data-more=usage]")
+    more.click()
+    page.wait_for_function("document.querySelectorAll('tbody[data-rows=usage] tr').length > 10")
+    assert rows.count() == 20
+    more.click()
+    page.wait_for_function("!document.querySelector('[data-more=usage]')")
+    assert rows.count() == len(site.served.billing.usage_history(DEMO_ACCOUNT, limit=100).items)
