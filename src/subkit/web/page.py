@@ -32,10 +32,11 @@ from babel.numbers import format_decimal
 from subkit import labels
 from subkit.cycles import Interval, zone
 from subkit.errors import InvalidArgument, InvalidQuantity, MissingExtra, SubkitError
+from subkit.invoice import Invoice, InvoiceLine
+from subkit.invoice_words import line_words, package_words
 from subkit.money import Money, format_money
 from subkit.plans import Catalogue, Direction, Plan
 from subkit.quotes import OrderSummary
-from subkit.render.stored_words import localise_stored
 from subkit.service import Billing
 from subkit.wallet import Balance
 
@@ -95,9 +96,13 @@ class Show:
     def when(self, at: datetime) -> str:
         return str(format_datetime(at, "d MMM y HH:mm", tzinfo=self.tz, locale=self.locale))
 
-    def stored(self, text: str) -> str:
-        """An invoice line or package as stored (English), in the reader's words."""
-        return localise_stored(text, self.locale)
+    def line(self, line: InvoiceLine) -> str:
+        """An invoice line in the reader's words (lines are facts, R-INV-8)."""
+        return line_words(line, self.locale)
+
+    def package(self, invoice: Invoice) -> str:
+        """An invoice's package in the reader's words."""
+        return package_words(invoice, self.locale)
 
     def iso(self, at: datetime) -> str:
         return at.astimezone(self.tz).isoformat(timespec="minutes")
