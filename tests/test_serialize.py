@@ -30,7 +30,7 @@ from subkit.money import Money
 from subkit.orders import ChangeStart, PlanChange, PricedOn
 from subkit.paging import Page
 from subkit.plans import Catalogue
-from subkit.serialize import from_dict, to_dict
+from subkit.serialize import from_dict, from_record, to_dict, to_record
 from subkit.service import Balances, Billing, Checkout, PaymentEvent, RunReport
 from subkit.subscription import ScheduledChange, SubscriptionStatus
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore
@@ -152,9 +152,22 @@ class TestFacadeValues:
         assert data["requested_at"] == "2026-01-10T09:00:00+07:00"
         assert data["lines"][0]["period"]["start"] == "2026-01-10T09:00:00+07:00"
         assert data["billing_profile"]["tax_number"] == PROFILE.tax_number
-        assert data["order"]["kind"] == "plan_change"
-        assert data["order"]["starts"] == "grace"
         assert round_trip(invoice) == invoice
+
+    def test_a_hosts_json_holds_no_store_bookkeeping(self) -> None:
+        """SPEC 19: to_dict writes the public shape (no version, no order); the store's record
+        keeps both, and reads them back."""
+        invoice = attrs.evolve(full_invoice(), version=7)
+        data = to_dict(invoice)
+        assert "order" not in data and "version" not in data
+        public = from_dict(Invoice, data)
+        assert (public.order, public.version) == (None, 0)
+        record = to_record(invoice)
+        assert record["order"]["kind"] == "plan_change"
+        assert record["order"]["starts"] == "grace"
+        kept = from_record(Invoice, record)
+        assert (kept.order, kept.version) == (invoice.order, 7)
+        assert "version" not in to_dict(Checkout(invoice, None))["invoice"]
 
     def test_invoices_from_the_facade_and_their_page(self, busy: Billing, account: str) -> None:
         page = busy.invoices(account, limit=1)

@@ -130,11 +130,6 @@ class TestReplies:
         with pytest.raises(CurrencyMismatch):
             charge_replies(open_wallet("a", "USD"), rules, 1, T0, key="k")
 
-    def test_version_is_left_to_the_store(self, rules: WalletRules) -> None:
-        wallet = attrs.evolve(grant(fresh(), CONV, idr(100), T0, expires_at=None).wallet, version=7)
-        change, _ = charge_replies(wallet, rules, 1, T0, key="k")
-        assert change.wallet.version == 7
-
 
 class TestBroadcast:
     def test_growth_quota_then_rate(self, rules: WalletRules) -> None:
@@ -521,7 +516,6 @@ class WalletMachine(RuleBasedStateMachine):
         self.debt[balance] += amount
 
     def commit(self, change: WalletChange) -> None:
-        assert change.wallet.version == self.wallet.version
         assert [e.seq for e in change.entries] == list(
             range(self.wallet.next_seq, self.wallet.next_seq + len(change.entries))
         )

@@ -21,6 +21,7 @@ from subkit.events import AddOnBought, AddOnEnded, DomainEvent, InvoiceExpired, 
 from subkit.invoice import BillingProfile, InvoiceLine
 from subkit.money import Money
 from subkit.plans import Catalogue
+from subkit.serialize import INTERNAL
 from subkit.subscription import AddOnEvent, AddOnEventKind, ScheduledChange, Subscription
 from subkit.wallet import Balance, LedgerEntry, Wallet
 
@@ -55,7 +56,7 @@ class Account:
     # unused part at the prices paid, not the catalogue's current ones (R-SUB-2).
     paid_lines: tuple[PaidLine, ...] = ()
     as_of: datetime | None = None  # the latest clock time a facade call wrote this account at
-    version: int = 0
+    version: int = attrs.field(default=0, eq=False, metadata=INTERNAL)
 
     @property
     def account_id(self) -> str:

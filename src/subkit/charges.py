@@ -24,7 +24,7 @@ from subkit.account import Account
 from subkit.errors import InvalidArgument, InvalidQuantity, SubkitError
 from subkit.idempotency import IdempotencyRecord, fingerprint, replay
 from subkit.plans import Catalogue
-from subkit.serialize import from_dict, to_dict
+from subkit.serialize import from_record, to_record
 from subkit.wallet import Charge, LedgerEntry
 
 #: The most messages one request may charge (R-LIM-1).
@@ -156,7 +156,7 @@ def charge_account(
         try:
             earlier = replay(known.get(where), print_)
             if earlier is not None:
-                results.append(from_dict(Charge, earlier))
+                results.append(from_record(Charge, earlier))
                 continue
             change, charge = decide(account, catalogue, request, at)
         except SubkitError as refused:
@@ -165,7 +165,7 @@ def charge_account(
         account = attrs.evolve(account, wallet=change.wallet)
         entries.extend(change.entries)
         record = IdempotencyRecord(
-            account.account_id, where[0], request.key, print_, to_dict(charge)
+            account.account_id, where[0], request.key, print_, to_record(charge)
         )
         known[where] = record
         new.append(record)

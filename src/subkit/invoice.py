@@ -21,7 +21,7 @@ from subkit.kinds import InvoiceType, LineKind
 from subkit.money import Money, Rounding, round_fraction
 from subkit.orders import Order
 from subkit.plans import AddOn, Plan, Seller, Tax, TaxMode
-from subkit.serialize import is_text_line, line_from_text, read_old_shapes
+from subkit.serialize import INTERNAL, is_text_line, line_from_text, read_old_shapes
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -165,7 +165,9 @@ class Invoice:
     tax: Money
     total: Money
     expires_at: datetime
-    order: Order
+    # What paying it buys, and the store's version: bookkeeping, kept out of a host's JSON
+    # and of equality (an invoice is its public facts); ``None`` only when read from that JSON.
+    order: Order | None = attrs.field(default=None, eq=False, metadata=INTERNAL)
     billing_profile: BillingProfile | None = None
     paid_at: datetime | None = None
     reference: str | None = None
@@ -173,7 +175,7 @@ class Invoice:
     status_at: datetime | None = None
     # References of payments that arrived after this invoice was already paid (R-INV-4).
     extra_payments: tuple[str, ...] = ()
-    version: int = 0
+    version: int = attrs.field(default=0, eq=False, metadata=INTERNAL)
     # What the invoice was issued under, so a later catalogue change never alters it
     # (R-INV-8). ``None`` on invoices written before subkit kept them: the catalogue's.
     tax_setting: Tax | None = None

@@ -4,6 +4,11 @@
 ISO 8601 strings with their offset, ``Money`` as ``{"amount": int, "currency": str}``,
 fractions as ``"n/d"`` strings, enumerations as their values. ``from_dict(type, data)`` builds
 the value back, equal to the original.
+
+``to_dict`` writes the public shapes only (SPEC section 19): fields with :data:`INTERNAL`
+metadata (store bookkeeping such as ``version``, and the order an invoice carries) are left
+out, and read back as their defaults. Stores and idempotency records keep everything, through
+:func:`to_record` and :func:`from_record`.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
+import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
 from subkit.cycles import ensure_aware
@@ -23,6 +29,27 @@ from subkit.kinds import LineKind
 from subkit.money import Money
 
 T = TypeVar("T")
+
+_INTERNAL = "subkit.internal"
+#: attrs metadata of a field that is a store's bookkeeping, not part of the public JSON shape:
+#: ``version: int = attrs.field(default=0, metadata=INTERNAL)``.
+INTERNAL: Final = {_INTERNAL: True}
+
+
+def _internal_fields(type_: Any) -> list[str]:
+    return [field.name for field in attrs.fields(type_) if field.metadata.get(_INTERNAL)]
+
+
+def _public_unstructure(converter: cattrs.Converter) -> None:
+    """Leave internal fields out of what ``converter`` writes."""
+
+    def factory(type_: Any) -> Any:
+        omitted: dict[str, Any] = {name: override(omit=True) for name in _internal_fields(type_)}
+        return make_dict_unstructure_fn(type_, converter, **omitted)
+
+    converter.register_unstructure_hook_factory(
+        lambda type_: attrs.has(type_) and bool(_internal_fields(type_)), factory
+    )
 
 
 def _structure_datetime(value: Any, _: type) -> datetime:
@@ -46,7 +73,11 @@ def _make() -> cattrs.Converter:
     return converter
 
 
+# What a host gets: the public shapes.
 converter = _make()
+_public_unstructure(converter)
+# What a store keeps: every field.
+record_converter = _make()
 
 
 def read_old_shapes(
@@ -54,12 +85,13 @@ def read_old_shapes(
 ) -> None:
     """Read ``type_`` from its current shape, or through ``upgrade`` from data
     ``is_old`` recognises as written by an earlier release (stores keep old rows)."""
-    current = make_dict_structure_fn(type_, converter)
+    for each in (converter, record_converter):
+        current = make_dict_structure_fn(type_, each)
 
-    def structure(data: Any, _: Any) -> Any:
-        return current(upgrade(data) if is_old(data) else data, type_)
+        def structure(data: Any, _: Any, current: Any = current) -> Any:
+            return current(upgrade(data) if is_old(data) else data, type_)
 
-    converter.register_structure_hook(type_, structure)
+        each.register_structure_hook(type_, structure)
 
 
 # -- invoice lines stored as English texts ------------------------------------------------------
@@ -103,20 +135,34 @@ def line_from_text(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_dict(value: Any) -> Any:
-    """Turn a subkit value (or a list/tuple of them) into JSON-safe data."""
+    """Turn a subkit value (or a list/tuple of them) into JSON-safe data, public fields only."""
     return converter.unstructure(value)
 
 
 def from_dict(type_: type[T], data: Any) -> T:
-    """Build a ``type_`` from data made by :func:`to_dict`."""
+    """Build a ``type_`` from data made by :func:`to_dict` (internal fields at their defaults)."""
     return converter.structure(data, type_)
 
 
+def to_record(value: Any) -> Any:
+    """JSON-safe data holding every field, for a store to keep (:func:`from_record` reads it)."""
+    return record_converter.unstructure(value)
+
+
+def from_record(type_: type[T], data: Any) -> T:
+    """Build a ``type_`` from data made by :func:`to_record` (or by :func:`to_dict`)."""
+    return record_converter.structure(data, type_)
+
+
 __all__ = [
+    "INTERNAL",
     "converter",
     "from_dict",
+    "from_record",
     "is_text_line",
     "line_from_text",
     "read_old_shapes",
+    "record_converter",
     "to_dict",
+    "to_record",
 ]

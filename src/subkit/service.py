@@ -72,7 +72,7 @@ from subkit.ports import (
     UsageSource,
 )
 from subkit.quotes import OrderSummary, Purchase
-from subkit.serialize import from_dict, to_dict
+from subkit.serialize import from_record, to_record
 from subkit.settlement import PaymentReport
 from subkit.subscription import AddOnEvent, Subscription
 from subkit.views import AvailableAddOn, HeldAddOn, UsageOverview
@@ -479,7 +479,7 @@ class Billing:
             if idempotency_key is not None:
                 earlier = replay(unit.get_record(account_id, "checkout", idempotency_key), print_)
                 if earlier is not None:
-                    replayed = from_dict(Checkout, earlier)
+                    replayed = from_record(Checkout, earlier)
                     if replayed.invoice is not None:
                         # The same checkout, with its invoice as it is now (it may be paid).
                         current = unit.get_invoice(replayed.invoice.code) or replayed.invoice
@@ -499,7 +499,7 @@ class Billing:
             if idempotency_key is not None:
                 unit.put_record(
                     IdempotencyRecord(
-                        account_id, "checkout", idempotency_key, print_, to_dict(checkout)
+                        account_id, "checkout", idempotency_key, print_, to_record(checkout)
                     )
                 )
             return checkout, True
@@ -536,7 +536,7 @@ class Billing:
             if key is not None:
                 unit.put_record(
                     IdempotencyRecord(
-                        invoice.account_id, "checkout", key, print_, to_dict(checkout)
+                        invoice.account_id, "checkout", key, print_, to_record(checkout)
                     )
                 )
             return checkout
@@ -686,7 +686,7 @@ class Billing:
             account, now = self._load(unit, account_id, out)
             earlier = replay(unit.get_record(account_id, "hold", key), print_)
             if earlier is not None:
-                return from_dict(Hold, earlier)
+                return from_record(Hold, earlier)
             sub = account.subscription
             change, hold = wallets.hold_broadcast(
                 account.wallet,
@@ -698,7 +698,7 @@ class Billing:
                 expires_at=now + expires_in,
             )
             self._save(unit, now, attrs.evolve(account, wallet=change.wallet), change.entries)
-            unit.put_record(IdempotencyRecord(account_id, "hold", key, print_, to_dict(hold)))
+            unit.put_record(IdempotencyRecord(account_id, "hold", key, print_, to_record(hold)))
             return hold
 
         return self._write(work)
@@ -715,11 +715,11 @@ class Billing:
             account, now = self._load(unit, account_id, out)
             earlier = replay(unit.get_record(account_id, "settle", hold_id), print_)
             if earlier is not None:
-                return from_dict(Charge, earlier)
+                return from_record(Charge, earlier)
             change, charge = wallets.settle_hold(account.wallet, hold_id, sent, now)
             self._save(unit, now, attrs.evolve(account, wallet=change.wallet), change.entries)
             unit.put_record(
-                IdempotencyRecord(account_id, "settle", hold_id, print_, to_dict(charge))
+                IdempotencyRecord(account_id, "settle", hold_id, print_, to_record(charge))
             )
             return charge
 
@@ -769,7 +769,7 @@ class Billing:
             account, now = self._load(unit, account_id, out)
             earlier = replay(unit.get_record(account_id, "adjustment", key), print_)
             if earlier is not None:
-                return from_dict(LedgerEntry, earlier)
+                return from_record(LedgerEntry, earlier)
             change = wallets.adjust(
                 account.wallet,
                 self.catalogue.wallet_rules,
@@ -782,7 +782,7 @@ class Billing:
             self._save(unit, now, attrs.evolve(account, wallet=change.wallet), change.entries)
             entry = change.entries[-1]
             unit.put_record(
-                IdempotencyRecord(account_id, "adjustment", key, print_, to_dict(entry))
+                IdempotencyRecord(account_id, "adjustment", key, print_, to_record(entry))
             )
             out.events.append(
                 make_event(account_id, now, BalanceAdjusted(chosen, money, key, reason))

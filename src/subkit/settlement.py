@@ -14,7 +14,7 @@ from datetime import datetime
 import attrs
 
 from subkit.account import Account, forget_invoice
-from subkit.errors import PaymentAmountMismatch
+from subkit.errors import PaymentAmountMismatch, StoreError
 from subkit.events import (
     DomainEvent,
     InvoiceExpired,
@@ -127,6 +127,10 @@ def _paid(
             invoice_code=invoice.code,
         )
     pending = {code: due for code, due in account.pending.items() if code != invoice.code}
+    if invoice.order is None:  # a store keeps it (to_record); only a host's JSON lacks it
+        raise StoreError(
+            f"invoice {invoice.code} was stored without its order", invoice_code=invoice.code
+        )
     done = fulfil(
         attrs.evolve(account, pending=pending),
         catalogue,

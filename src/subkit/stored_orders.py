@@ -14,7 +14,7 @@ import attrs
 import cattrs
 
 from subkit.orders import ORDER_KINDS, Order
-from subkit.serialize import converter
+from subkit.serialize import converter, record_converter
 
 
 def _register(converter: cattrs.Converter) -> None:
@@ -72,3 +72,4 @@ def _legacy_order(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _register(converter)
+_register(record_converter)

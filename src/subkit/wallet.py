@@ -211,7 +211,6 @@ class Wallet:
     broadcast_used: int = 0
     next_seq: int = 1
     next_lot_id: int = 1
-    version: int = 0
     holds: tuple[Reservation, ...] = ()
     quota_month: int = 0  # counts the monthly quota resets, so a hold knows its month
 

@@ -9,7 +9,7 @@ No raw ``sqlite3`` error leaves the store: a busy or locked database mid-transac
 commit is a :class:`~subkit.errors.ConcurrencyConflict` (the facade retries it), and a write
 lock not obtained after the bounded waits, or any other failure, a
 :class:`~subkit.errors.StoreError` (R-CON-3). Values are kept as the JSON of
-:func:`subkit.serialize.to_dict` next to the columns that are searched and ordered on (instants
+:func:`subkit.serialize.to_record` next to the columns that are searched and ordered on (instants
 as integer microseconds since the epoch, money as integer amounts), so what comes back equals
 what went in.
 
@@ -45,7 +45,7 @@ from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
 from subkit.paging import Page
-from subkit.serialize import from_dict, to_dict
+from subkit.serialize import from_record, to_record
 from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
 
 #: Written into the database header (``PRAGMA application_id``): "SUKT".
@@ -64,7 +64,7 @@ def to_us(at: datetime) -> int:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(to_dict(value), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(to_record(value), separators=(",", ":"), ensure_ascii=False)
 
 
 # -- schema -----------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ class _DecodedAccounts:
             if hit is not None and hit[0] == text:
                 self._items.move_to_end(account_id)
                 return hit[1]
-        account = from_dict(Account, json.loads(text))
+        account = from_record(Account, json.loads(text))
         self._put(account_id, text, account)
         return account
 
@@ -401,7 +401,7 @@ class SqliteUnit:
             " ORDER BY at_us DESC, seq DESC LIMIT ?",
             params,
         )
-        items = tuple(from_dict(LedgerEntry, json.loads(row[0])) for row in rows[:limit])
+        items = tuple(from_record(LedgerEntry, json.loads(row[0])) for row in rows[:limit])
         next_cursor = None
         if len(rows) > limit and items:
             next_cursor = encode_cursor(items[-1].at, items[-1].seq)
@@ -444,7 +444,7 @@ class SqliteUnit:
 
     def get_invoice(self, code: str) -> Invoice | None:
         row = self._one("SELECT data FROM invoices WHERE code = ?", (code,))
-        return None if row is None else from_dict(Invoice, json.loads(row[0]))
+        return None if row is None else from_record(Invoice, json.loads(row[0]))
 
     def add_invoice(self, invoice: Invoice) -> None:
         if self._one("SELECT 1 FROM invoices WHERE code = ?", (invoice.code,)):
@@ -497,7 +497,7 @@ class SqliteUnit:
             " ORDER BY requested_at_us, code LIMIT ?",
             (to_us(requested_before), limit),
         )
-        return [from_dict(Invoice, json.loads(row[0])) for row in rows]
+        return [from_record(Invoice, json.loads(row[0])) for row in rows]
 
     def invoice_page(
         self,
@@ -525,7 +525,7 @@ class SqliteUnit:
             f" WHERE {' AND '.join(where)} ORDER BY requested_at_us DESC, seq DESC LIMIT ?",
             params,
         )
-        page = [(from_dict(Invoice, json.loads(data)), seq) for data, seq in rows[:limit]]
+        page = [(from_record(Invoice, json.loads(data)), seq) for data, seq in rows[:limit]]
         next_cursor = None
         if len(rows) > limit and page:
             last, seq = page[-1]
@@ -569,7 +569,7 @@ class SqliteUnit:
 
     @staticmethod
     def _event(number: int, data: str) -> DomainEvent:
-        return attrs.evolve(from_dict(DomainEvent, json.loads(data)), id=str(number))
+        return attrs.evolve(from_record(DomainEvent, json.loads(data)), id=str(number))
 
     def claim_events(
         self, *, owner: str, now: datetime, lease_until: datetime, limit: int
