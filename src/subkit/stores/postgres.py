@@ -43,7 +43,7 @@ from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
 from subkit.paging import Page
-from subkit.serialize import from_dict, to_dict
+from subkit.serialize import from_record, to_record
 from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
 
 #: What the ``schema_version`` table says in its ``application`` column.
@@ -69,7 +69,7 @@ def _typed(error: psycopg.Error, doing: str) -> StoreError | ConcurrencyConflict
 
 
 def _doc(value: Any) -> Jsonb:
-    return Jsonb(to_dict(value))
+    return Jsonb(to_record(value))
 
 
 def _key(schema: str, what: str) -> int:
@@ -187,7 +187,7 @@ class _DecodedAccounts:
             if hit is not None and hit[0] == text:
                 self._items.move_to_end(account_id)
                 return hit[1]
-        account = from_dict(Account, json.loads(text))
+        account = from_record(Account, json.loads(text))
         with self._lock:
             self._items[account_id] = (text, account)
             self._items.move_to_end(account_id)
@@ -360,7 +360,7 @@ class PostgresUnit:
             " ORDER BY at DESC, seq DESC LIMIT %s",
             params,
         )
-        items = tuple(from_dict(LedgerEntry, json.loads(row[0])) for row in rows[:limit])
+        items = tuple(from_record(LedgerEntry, json.loads(row[0])) for row in rows[:limit])
         next_cursor = None
         if len(rows) > limit and items:
             next_cursor = encode_cursor(items[-1].at, items[-1].seq)
@@ -380,7 +380,7 @@ class PostgresUnit:
 
     def get_invoice(self, code: str) -> Invoice | None:
         row = self._one("SELECT data::text FROM {s}.invoices WHERE code = %s", (code,))
-        return None if row is None else from_dict(Invoice, json.loads(row[0]))
+        return None if row is None else from_record(Invoice, json.loads(row[0]))
 
     def add_invoice(self, invoice: Invoice) -> None:
         cursor = self._cursor(
@@ -432,7 +432,7 @@ class PostgresUnit:
             " ORDER BY requested_at, code LIMIT %s",
             (ensure_aware(requested_before, "requested_before"), limit),
         )
-        return [from_dict(Invoice, json.loads(row[0])) for row in rows]
+        return [from_record(Invoice, json.loads(row[0])) for row in rows]
 
     def invoice_page(
         self,
@@ -460,7 +460,7 @@ class PostgresUnit:
             " ORDER BY requested_at DESC, created DESC LIMIT %s",
             params,
         )
-        page = [(from_dict(Invoice, json.loads(data)), n) for data, n in rows[:limit]]
+        page = [(from_record(Invoice, json.loads(data)), n) for data, n in rows[:limit]]
         next_cursor = None
         if len(rows) > limit and page:
             last, n = page[-1]
@@ -497,7 +497,7 @@ class PostgresUnit:
 
     @staticmethod
     def _event(number: int, data: str) -> DomainEvent:
-        return attrs.evolve(from_dict(DomainEvent, json.loads(data)), id=str(number))
+        return attrs.evolve(from_record(DomainEvent, json.loads(data)), id=str(number))
 
     def claim_events(
         self, *, owner: str, now: datetime, lease_until: datetime, limit: int
