@@ -33,6 +33,7 @@ from subkit.invoice import (
     InvoiceStatus,
     InvoiceType,
     LineKind,
+    PaymentStatus,
     compute_totals,
 )
 from subkit.invoice_words import line_words, package_words
@@ -40,7 +41,11 @@ from subkit.labels import label
 from subkit.money import format_money
 from subkit.orders import TopUp
 from subkit.plans import Catalogue
+from subkit.ports import PaymentEvent
 from subkit.render import FORMATS, MEDIA_TYPES, MissingExtra, render_invoice
+from subkit.serialize import to_dict
+from subkit.service import Billing
+from subkit.testing import FakeGateway, FixedClock, InMemoryStore
 from subkit.wallet import Balance
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -694,3 +699,40 @@ def test_text_matches_golden_file(name: str, locale: str) -> None:
         path.write_text(text, encoding="utf-8", newline="\n")
     assert path.exists(), f"missing {path.name}: run with SUBKIT_UPDATE_GOLDEN=1"
     assert text == path.read_text(encoding="utf-8")
+
+
+# -- lines made by Billing -----------------------------------------------------------------------
+
+
+def test_an_issued_invoice_keeps_facts_and_each_document_says_them_in_its_locale() -> None:
+    """R-INV-8: an immediate change issued by Billing stores what each line is (no words),
+    and a later rename of the plan in the catalogue leaves the issued documents as issued."""
+    data = catalogue_data()
+    data["policy"] = {"change_timing": "immediate"}
+    catalogue = Catalogue.from_dict(data)
+    clock = FixedClock(datetime(2026, 1, 10, 2, 0, tzinfo=UTC))
+    billing = Billing(catalogue, InMemoryStore(), FakeGateway(), clock=clock)
+    billing.open_account("acme")
+    billing.set_billing_profile("acme", BUDI)
+    first = billing.change_plan("acme", "growth", addons={"extra_user": 2}).invoice
+    assert first is not None
+    billing.apply_payment(PaymentEvent(first.code, PaymentStatus.PAID, "P-1", first.total))
+    clock.advance(timedelta(days=10))
+    change = billing.change_plan("acme", "pro").invoice
+    assert change is not None
+    facts = [(line.kind, line.code, line.name, line.interval) for line in change.lines]
+    assert facts == [
+        (LineKind.PLAN, "pro", "Pro", "monthly"),
+        (LineKind.ADD_ON, "extra_user", "Additional User", "monthly"),
+        (LineKind.CREDIT, "growth", "Growth", "monthly"),
+    ]
+    assert all("description" not in line for line in to_dict(change)["lines"])
+    data["plans"]["growth"]["name"] = "Growth Plus"  # renamed after the invoice was issued
+    renamed = Catalogue.from_dict(data)
+    for locale, words in (
+        ("id_ID", ("Pro (Bulanan)", "Additional User", "Sisa waktu Growth (Bulanan)")),
+        ("en", ("Pro (Monthly)", "Additional User", "Unused time on Growth (Monthly)")),
+    ):
+        text = render_invoice(change, renamed, format="text", locale=locale).decode()
+        assert all(word in text for word in words), locale
+        assert "Growth Plus" not in text

@@ -15,6 +15,7 @@ from subkit.invoice import (
     InvoiceLine,
     InvoiceStatus,
     InvoiceType,
+    LineKind,
     PaymentStatus,
 )
 from subkit.money import Money, Rounding, format_money
@@ -79,6 +80,7 @@ __all__ = [  # the error names are added from subkit.errors below
     "InvoiceStatus",
     "InvoiceType",
     "LedgerEntry",
+    "LineKind",
     "Money",
     "OrderSummary",
     "Page",
