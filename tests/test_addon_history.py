@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from helpers import JAKARTA, pay
+from stores import ALL_STORES
 from subkit.service import Billing
 from subkit.subscription import AddOnEventKind
 from subkit.testing import FixedClock
+
+pytestmark = ALL_STORES
 
 
 def test_change_order_addons_are_dated_when_the_change_applies(

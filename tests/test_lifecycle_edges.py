@@ -8,12 +8,15 @@ from datetime import timedelta
 from dateutil.relativedelta import relativedelta
 
 from helpers import at, pay
+from stores import ALL_STORES
 from subkit.invoice import Effect, InvoiceStatus
 from subkit.money import Money
 from subkit.service import Billing
 from subkit.subscription import SubscriptionStatus
 from subkit.testing import FixedClock, RecordingSink
 from subkit.wallet import Balance, EntryKind
+
+pytestmark = ALL_STORES
 
 
 def test_an_annual_plan_grants_and_resets_its_allowances_every_month(

@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from helpers import PROFILE, START, idr, pay
+from stores import ALL_STORES
 from subkit.account import Account
 from subkit.checkout import place
 from subkit.cycles import Interval
@@ -27,6 +28,8 @@ from subkit.settlement import OutcomeKind, PaymentReport, settle
 from subkit.subscription import SubscriptionStatus
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore, RecordingSink
 from subkit.wallet import Balance
+
+pytestmark = ALL_STORES
 
 
 def stored_account(store: InMemoryStore, account_id: str) -> Account:

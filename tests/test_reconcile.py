@@ -10,6 +10,7 @@ import pytest
 
 from conftest import PROFILE, START
 from helpers import idr
+from stores import ALL_STORES
 from subkit.errors import GatewayError, InvalidArgument
 from subkit.invoice import InvoiceStatus, PaymentStatus
 from subkit.plans import Catalogue
@@ -18,6 +19,8 @@ from subkit.service import Billing
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore
 from test_gateway_xendit import Recorder, fixture
 from test_gateway_xendit import gateway as xendit
+
+pytestmark = ALL_STORES
 
 
 def paid(code: str, amount: int, reference: str = "PAY-000001") -> PaymentEvent:

@@ -6,12 +6,15 @@ from datetime import timedelta
 
 import pytest
 
+from stores import ALL_STORES
 from subkit import serialize
 from subkit.errors import InvalidArgument, SubkitError
 from subkit.invoice import InvoiceStatus, PaymentStatus
 from subkit.money import Money
 from subkit.service import Billing, PaymentEvent
 from subkit.testing import FakeGateway, FixedClock
+
+pytestmark = ALL_STORES
 
 
 class TestEnumerationArguments:

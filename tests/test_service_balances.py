@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from helpers import FREE_GRANT, PROFILE, START, idr
+from stores import ALL_STORES, contents
 from subkit.errors import (
     IdempotencyConflict,
     InsufficientBalance,
@@ -15,9 +16,12 @@ from subkit.errors import (
     InvalidArgument,
 )
 from subkit.invoice import InvoiceStatus, PaymentStatus
+from subkit.ports import Store
 from subkit.service import Billing, Checkout, PaymentEvent
-from subkit.testing import FixedClock, InMemoryStore
+from subkit.testing import FixedClock
 from subkit.wallet import Balance, Charge, EntryKind, LedgerEntry
+
+pytestmark = ALL_STORES
 
 # Opened 2026-01-10 09:00 in Jakarta: the first month ends 2026-02-10 09:00 there.
 FIRST_BOUNDARY = START.replace(month=2)
@@ -45,20 +49,14 @@ def whole_history(billing: Billing, account: str, **filters: object) -> list[Led
             return items
 
 
-def snapshot(store: InMemoryStore) -> object:
-    state = store._state
-    return (
-        dict(state.accounts),
-        dict(state.invoices),
-        {k: list(v) for k, v in state.ledger.items()},
-        dict(state.records),
-        state.sequence,
-    )
+def snapshot(store: Store) -> object:
+    """Everything the store holds (to compare before and after a refused call)."""
+    return contents(store)
 
 
 class TestReplies:
     def test_free_plan_pays_500_replies_then_refuses(
-        self, billing: Billing, account: str, store: InMemoryStore
+        self, billing: Billing, account: str, store: Store
     ) -> None:
         """R-BAL-2, R-BAL-4: Rp15.000 buys 500 replies at Rp30; the 501st is short by Rp30."""
         for n in range(500):
@@ -76,7 +74,7 @@ class TestReplies:
         assert billing.charge_replies(account, key="msg-500").balance_after == idr(9_970)
 
     def test_a_multi_reply_charge_is_all_or_nothing(
-        self, billing: Billing, account: str, store: InMemoryStore
+        self, billing: Billing, account: str, store: Store
     ) -> None:
         """R-BAL-4: 501 replies at once on Rp15.000 take nothing."""
         before = snapshot(store)
@@ -121,7 +119,7 @@ class TestReplies:
 
 class TestBroadcast:
     def test_free_plan_without_broadcast_balance_is_refused(
-        self, billing: Billing, account: str, store: InMemoryStore
+        self, billing: Billing, account: str, store: Store
     ) -> None:
         """R-BAL-3: Free has no quota; 10 recipients need Rp6.500 of broadcast balance."""
         before = snapshot(store)
@@ -338,7 +336,7 @@ def test_conservation_from_the_usage_history(
     ids=["top_up", "adjust_balance", "usage_history"],
 )
 def test_an_unknown_balance_name_is_a_subkit_error(
-    billing: Billing, account: str, store: InMemoryStore, call: Any
+    billing: Billing, account: str, store: Store, call: Any
 ) -> None:
     """R-ERR: a balance name from user input is refused with a code, and nothing changes."""
     before = snapshot(store)

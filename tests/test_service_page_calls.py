@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import PROFILE, START
+from stores import ALL_STORES
 from subkit import lifecycle
 from subkit.errors import (
     AccountNotFound,
@@ -25,6 +26,8 @@ from subkit.plans import Catalogue
 from subkit.service import Billing, Checkout, PaymentEvent
 from subkit.subscription import AddOnEventKind, AddOnStop, Subscription
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore, RecordingSink
+
+pytestmark = ALL_STORES
 
 
 def pay(billing: Billing, checkout: Checkout) -> str:
