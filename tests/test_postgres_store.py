@@ -422,14 +422,17 @@ def test_a_connection_lost_at_begin_or_at_commit_is_a_store_error(schema: str) -
     store.close()
 
 
-def test_an_amount_beyond_bigint_is_a_store_error(store: PostgresStore) -> None:
+def test_an_integer_beyond_bigint_is_a_store_error(store: PostgresStore) -> None:
+    """No Money can hold 2**63 any more (R-LIM-1), so the store's own guard is shown with
+    another bigint column, the entry's message count."""
+    from subkit.errors import InvalidAmount
     from subkit.money import Money
 
+    with pytest.raises(InvalidAmount):
+        Money(2**63, "IDR")
     with store.transaction() as unit:
         unit.add_account(make_account("acme"))
-    entry = attrs.evolve(
-        make_entry("acme", 1, datetime(2025, 1, 2, tzinfo=UTC)), amount=Money(2**63, "IDR")
-    )
+    entry = attrs.evolve(make_entry("acme", 1, datetime(2025, 1, 2, tzinfo=UTC)), count=2**63)
     with pytest.raises(StoreError) as caught, store.transaction() as unit:
         unit.append_entries([entry])
     assert isinstance(caught.value.__cause__, psycopg.errors.NumericValueOutOfRange)

@@ -19,6 +19,7 @@ from datetime import datetime
 
 import attrs
 
+from subkit import bounds
 from subkit import wallet as wallets
 from subkit.account import Account
 from subkit.errors import InvalidArgument, InvalidQuantity, SubkitError
@@ -28,7 +29,7 @@ from subkit.serialize import from_record, to_record
 from subkit.wallet import Charge, LedgerEntry
 
 #: The most messages one request may charge (R-LIM-1).
-MAX_COUNT = 1_000_000
+MAX_COUNT = bounds.MAX_COUNT
 
 
 class ChargeKind(enum.StrEnum):
@@ -62,12 +63,7 @@ def check_request(request: object) -> ChargeRequest:
             argument="requests",
             value=request,
         )
-    if not isinstance(request.account_id, str) or not request.account_id:
-        raise InvalidArgument(
-            "an account id must be a non-empty string",
-            argument="account_id",
-            value=request.account_id,
-        )
+    bounds.identifier(request.account_id, "account_id")
     try:
         if not isinstance(request.kind, str):
             raise ValueError
@@ -78,8 +74,7 @@ def check_request(request: object) -> ChargeRequest:
             argument="kind",
             value=request.kind,
         ) from None
-    if not isinstance(request.key, str) or not request.key:
-        raise InvalidArgument("a charge needs a non-empty key", argument="key", value=request.key)
+    bounds.identifier(request.key, "key")
     count = request.count
     name = "count" if kind is ChargeKind.REPLY else "recipients"
     if isinstance(count, bool) or not isinstance(count, int):

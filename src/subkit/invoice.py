@@ -13,7 +13,10 @@ from typing import Any
 
 import attrs
 
-from subkit import stored_orders  # noqa: F401  (registers how orders are read from JSON)
+from subkit import (
+    bounds,
+    stored_orders,  # noqa: F401  (registers how orders are read from JSON)
+)
 from subkit.cycles import Interval, Period, ensure_aware
 from subkit.errors import InvalidTransition
 from subkit.invoice_words import line_words
@@ -65,12 +68,37 @@ TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
 
 @attrs.frozen
 class BillingProfile:
-    """Who the invoices are made out to (R-INV-9)."""
+    """Who the invoices are made out to (R-INV-9).
 
-    name: str
-    email: str
-    address: str | None = None
-    tax_number: str | None = None
+    Its fields are ``str`` (``address`` and ``tax_number`` may be ``None``), else
+    ``InvalidArgument``. The text rules of R-LIM-3 (non-empty name and e-mail, lengths, no
+    control characters, line breaks only in the address) are :meth:`check`'s, applied where
+    a profile enters an account (``Billing.set_billing_profile``): a profile stored before
+    those rules must still load, and documents print any stored text inert.
+    """
+
+    name: str = attrs.field(validator=lambda _, a, v: bounds.string(v, f"profile.{a.name}"))
+    email: str = attrs.field(validator=lambda _, a, v: bounds.string(v, f"profile.{a.name}"))
+    address: str | None = attrs.field(
+        default=None, validator=lambda _, a, v: bounds.string(v, f"profile.{a.name}", none=True)
+    )
+    tax_number: str | None = attrs.field(
+        default=None, validator=lambda _, a, v: bounds.string(v, f"profile.{a.name}", none=True)
+    )
+
+    def check(self) -> BillingProfile:
+        """Return this profile if it keeps the host-text rules (R-LIM-3).
+
+        Raises:
+            InvalidArgument: naming the field (``profile.name``, ...) and what is wrong.
+        """
+        bounds.text(self.name, "profile.name", required=True)
+        bounds.text(self.email, "profile.email", required=True)
+        bounds.optional_text(
+            self.address, "profile.address", maximum=bounds.MAX_ADDRESS, lines=True
+        )
+        bounds.optional_text(self.tax_number, "profile.tax_number")
+        return self
 
 
 def _interval(value: Interval | str | None) -> Interval | None:

@@ -16,7 +16,8 @@ from typing import Any
 import attrs
 from babel.numbers import format_currency, get_currency_precision
 
-from subkit.errors import CurrencyMismatch
+from subkit.bounds import MAX_AMOUNT
+from subkit.errors import CurrencyMismatch, InvalidAmount
 
 # Currencies that subkit counts in whole units although ISO 4217 gives them decimals.
 _WHOLE_UNIT_CURRENCIES = frozenset({"IDR"})
@@ -64,6 +65,11 @@ def _check_amount(instance: Money, attribute: attrs.Attribute[int], value: objec
     # bool is an int subclass; a float must never become money (R-MON-1).
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"Money amount must be an int, not {type(value).__name__}")
+    if not -MAX_AMOUNT <= value <= MAX_AMOUNT:
+        # R-LIM-1: no amount beyond the bound exists, so every balance, total and stored
+        # column stays far inside 64-bit integers and Babel's decimal precision.
+        shown = str(value) if value.bit_length() < 128 else "a number that large"
+        raise InvalidAmount(f"amount {shown} is beyond the limit of ±10**15 units")
 
 
 def _check_currency(instance: Money, attribute: attrs.Attribute[str], value: object) -> None:

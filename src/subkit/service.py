@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import attrs
 
 from subkit import account as accounts
-from subkit import charges, lifecycle, quotes, reads, settlement, views
+from subkit import bounds, charges, lifecycle, quotes, reads, settlement, views
 from subkit import checkout as checkouts
 from subkit import subscription as subs
 from subkit import wallet as wallets
@@ -289,6 +289,7 @@ class Billing:
         self, account_id: str, *, cursor: str | None = None, limit: int = 50
     ) -> Page[DomainEvent]:
         """The account's events, oldest first, delivered or not (R-EVT-4)."""
+        bounds.identifier(account_id, "account_id")
         self._check_range(None, None, limit)
         with self.store.snapshot() as view:
             if view.get_account(account_id) is None:
@@ -415,11 +416,8 @@ class Billing:
 
     def open_account(self, account_id: str, *, timezone: str | None = None) -> Subscription:
         """Start ``account_id`` on the default plan with its included balance (R-SUB-1)."""
-        if not isinstance(account_id, str) or not account_id.strip():
-            raise InvalidArgument(
-                "an account id must be a non-empty string", argument="account_id", value=account_id
-            )
-        tz = timezone or self.catalogue.policy.timezone
+        bounds.identifier(account_id, "account_id")
+        tz = bounds.optional_identifier(timezone, "timezone") or self.catalogue.policy.timezone
         zone(tz)
 
         def work(unit: UnitOfWork, out: _Outcome) -> Subscription:
@@ -438,8 +436,10 @@ class Billing:
 
     def set_billing_profile(self, account_id: str, profile: BillingProfile) -> None:
         """Set who invoices are made out to; copied onto each new invoice (R-INV-9)."""
+        bounds.identifier(account_id, "account_id")
         if not isinstance(profile, BillingProfile):
             raise TypeError("profile must be a BillingProfile")
+        profile.check()
 
         def work(unit: UnitOfWork, out: _Outcome) -> None:
             account, now = self._load(unit, account_id, out)
@@ -449,12 +449,15 @@ class Billing:
 
     def billing_profile(self, account_id: str) -> BillingProfile | None:
         """Who invoices are made out to, or ``None`` before one is set (SPEC 19)."""
+        bounds.identifier(account_id, "account_id")
         return self._read(account_id).profile
 
     def subscription(self, account_id: str) -> Subscription:
+        bounds.identifier(account_id, "account_id")
         return self._read(account_id).subscription
 
     def balances(self, account_id: str) -> Balances:
+        bounds.identifier(account_id, "account_id")
         wallet = self._read(account_id).wallet
         return Balances(
             wallet.balance(Balance.CONVERSATION),
@@ -561,6 +564,8 @@ class Billing:
         idempotency_key: str | None = None,
     ) -> Checkout:
         """Check out a top-up of ``balance`` by ``amount`` (R-BAL-6)."""
+        bounds.identifier(account_id, "account_id")
+        bounds.optional_identifier(idempotency_key, "idempotency_key")
         chosen = _required(Balance, balance, "balance")
         money = self.catalogue.money(amount)
         wallets.validate_top_up(self.catalogue.wallet_rules, chosen, money)
@@ -706,9 +711,9 @@ class Billing:
     def settle_broadcast(self, account_id: str, hold_id: str, sent: int) -> Charge:
         """Charge an open hold for the ``sent`` messages (quota first, then balance) and
         release the rest. Settling again with the same ``sent`` returns the same charge."""
+        bounds.identifier(account_id, "account_id")
         self._hold_id(hold_id)
-        if isinstance(sent, bool) or not isinstance(sent, int) or sent < 0:
-            raise InvalidQuantity(f"sent must be an int of at least 0, got {sent!r}")
+        bounds.count(sent, "sent", minimum=0)
         print_ = fingerprint(sent=sent)
 
         def work(unit: UnitOfWork, out: _Outcome) -> Charge:
@@ -728,6 +733,7 @@ class Billing:
     def release_broadcast(self, account_id: str, hold_id: str) -> None:
         """Release an open hold: nothing is charged. A hold that already ended (settled,
         released, expired) is left as it is; an id never held raises ``HoldNotFound``."""
+        bounds.identifier(account_id, "account_id")
         self._hold_id(hold_id)
 
         def work(unit: UnitOfWork, out: _Outcome) -> None:
@@ -743,26 +749,22 @@ class Billing:
 
     def holds(self, account_id: str) -> list[Hold]:
         """The account's open broadcast holds, oldest first."""
+        bounds.identifier(account_id, "account_id")
         return list(self._read(account_id).wallet.open_holds())
 
     @staticmethod
     def _hold_id(hold_id: object) -> None:
-        if not isinstance(hold_id, str) or not hold_id:
-            raise InvalidArgument(
-                "a hold id must be a non-empty string", argument="hold_id", value=hold_id
-            )
+        bounds.identifier(hold_id, "hold_id")
 
     def adjust_balance(
         self, account_id: str, balance: Balance | str, amount: Money | int, *, key: str, reason: str
     ) -> LedgerEntry:
         """The host's manual lever: credit or take back balance, with a reason (R-BAL-9)."""
+        bounds.identifier(account_id, "account_id")
         chosen = _required(Balance, balance, "balance")
         money = self.catalogue.money(amount)
-        for name, value in (("key", key), ("reason", reason)):
-            if not isinstance(value, str) or not value.strip():
-                raise InvalidArgument(
-                    f"{name} must be a non-empty string", argument=name, value=value
-                )
+        bounds.identifier(key, "key")
+        bounds.text(reason, "reason", required=True)
         print_ = fingerprint(balance=str(chosen), amount=money.amount, reason=reason)
 
         def work(unit: UnitOfWork, out: _Outcome) -> LedgerEntry:
@@ -805,6 +807,7 @@ class Billing:
         cursor: str | None = None,
     ) -> Page[LedgerEntry]:
         """The balance statement, newest first, paged (R-BAL-7, R-BAL-10)."""
+        bounds.identifier(account_id, "account_id")
         chosen = _choice(Balance, balance, "balance")
         kind_ = _choice(EntryKind, kind, "kind")
         self._check_range(since, until, limit)
@@ -818,6 +821,7 @@ class Billing:
         self, account_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[LedgerEntry]:
         """The top-ups ("Riwayat Top Up") with their invoice codes, newest first."""
+        bounds.identifier(account_id, "account_id")
         return self.usage_history(account_id, kind=EntryKind.TOP_UP, limit=limit, cursor=cursor)
 
     @staticmethod
@@ -841,6 +845,7 @@ class Billing:
         cursor: str | None = None,
     ) -> Page[Invoice]:
         """The account's invoices, pending ones included, newest first (R-INV-8)."""
+        bounds.identifier(account_id, "account_id")
         type_ = _choice(InvoiceType, type, "type")
         status_ = _choice(InvoiceStatus, status, "status")
         self._check_range(since, until, limit)
@@ -852,6 +857,8 @@ class Billing:
 
     def invoice(self, account_id: str, code: str) -> Invoice:
         """One invoice of the account; ``InvoiceNotFound`` when the code is not its own."""
+        bounds.identifier(account_id, "account_id")
+        bounds.identifier(code, "code")
         with self._seen(account_id) as seen:
             return self._own(seen, account_id, code)
 
@@ -870,6 +877,9 @@ class Billing:
         self, account_id: str, code: str, *, format: str = "pdf", locale: str | None = None
     ) -> bytes:
         """The invoice as a document to download: ``pdf``, ``html`` or ``text`` (R-INV-8)."""
+        bounds.identifier(account_id, "account_id")
+        bounds.identifier(code, "code")
+        bounds.optional_identifier(locale, "locale")
         from subkit.render import FORMATS, render_invoice
 
         _choice_of(FORMATS, format, "format")
@@ -886,6 +896,8 @@ class Billing:
         The invoice keeps its session (R-GW-4), handed out again while it is valid, so a
         customer clicking twice pays one session; a new one is opened once it has expired.
         """
+        bounds.identifier(account_id, "account_id")
+        bounds.identifier(code, "code")
 
         def work(unit: UnitOfWork, out: _Outcome) -> tuple[Invoice, Checkout | None]:
             _, now = self._load(unit, account_id, out)
@@ -911,6 +923,8 @@ class Billing:
         """The customer abandons a pending order: the invoice is cancelled and what it would
         have bought is dropped, as for a replaced one (SPEC 19, R-SUB-2). Cancelling an
         invoice already cancelled returns it unchanged."""
+        bounds.identifier(account_id, "account_id")
+        bounds.identifier(code, "code")
 
         def work(unit: UnitOfWork, out: _Outcome) -> Invoice:
             account, now = self._load(unit, account_id, out)
@@ -948,8 +962,10 @@ class Billing:
         """Apply a gateway's payment result, exactly once (R-INV-4, R-INV-5, R-INV-6)."""
         if not isinstance(event, PaymentEvent):
             raise TypeError("apply_payment takes a PaymentEvent")
-        status = _choice(PaymentStatus, event.status, "status")
-        assert status is not None
+        bounds.identifier(event.invoice_code, "event.invoice_code")
+        bounds.identifier(event.reference, "event.reference")
+        bounds.optional_identifier(event.event_id, "event.event_id")
+        status = _required(PaymentStatus, event.status, "event.status")
         amount = self.catalogue.money(event.amount)
         if event.at is not None:
             ensure_aware(event.at, "event.at")
@@ -997,6 +1013,10 @@ class Billing:
         addons: Mapping[str, int] | None = None,
     ) -> OrderSummary:
         """The Order Summary of a plan change, without buying anything (R-SUB-2, R-SUB-3)."""
+        bounds.identifier(account_id, "account_id")
+        bounds.identifier(plan, "plan")
+        interval = _choice(Interval, interval, "interval")
+        addons = None if addons is None else bounds.quantities(addons, "addons", minimum=0)
         usage = self._in_use(account_id)
 
         with self._seen(account_id) as seen:
@@ -1014,6 +1034,11 @@ class Billing:
         idempotency_key: str | None = None,
     ) -> Checkout:
         """Check out a plan change: the quote's lines become the invoice (R-SUB-2)."""
+        bounds.identifier(account_id, "account_id")
+        bounds.identifier(plan, "plan")
+        interval = _choice(Interval, interval, "interval")
+        addons = None if addons is None else bounds.quantities(addons, "addons", minimum=0)
+        bounds.optional_identifier(idempotency_key, "idempotency_key")
         arguments = {"op": "change", "plan": plan, "interval": interval, "addons": addons}
         return self._checkout(
             account_id,
@@ -1026,6 +1051,7 @@ class Billing:
 
     def cancel_change(self, account_id: str) -> Subscription:
         """Cancel a scheduled change that is not paid yet; its invoice is cancelled."""
+        bounds.identifier(account_id, "account_id")
 
         def work(unit: UnitOfWork, out: _Outcome) -> Subscription:
             account, now = self._load(unit, account_id, out)
@@ -1036,12 +1062,15 @@ class Billing:
 
     def quote_renewal(self, account_id: str) -> OrderSummary:
         """The price of one more period of the current plan (R-SUB-4)."""
+        bounds.identifier(account_id, "account_id")
 
         with self._seen(account_id) as seen:
             return quotes.quote_renewal(seen.account, self.catalogue, seen.now).summary
 
     def renew(self, account_id: str, *, idempotency_key: str | None = None) -> Checkout:
         """Check out one more period of the current plan and add-ons (R-SUB-4)."""
+        bounds.identifier(account_id, "account_id")
+        bounds.optional_identifier(idempotency_key, "idempotency_key")
         return self._checkout(
             account_id,
             idempotency_key,
@@ -1051,6 +1080,8 @@ class Billing:
 
     def quote_addons(self, account_id: str, quantities: Mapping[str, int]) -> OrderSummary:
         """Price add-on units, prorated for the rest of the period (R-ADD-3)."""
+        bounds.identifier(account_id, "account_id")
+        quantities = bounds.quantities(quantities, "quantities")
 
         with self._seen(account_id) as seen:
             return quotes.quote_addons(seen.account, self.catalogue, quantities, seen.now).summary
@@ -1063,6 +1094,9 @@ class Billing:
         idempotency_key: str | None = None,
     ) -> Checkout:
         """Check out add-on units; they are active once the invoice is paid (R-ADD-3)."""
+        bounds.identifier(account_id, "account_id")
+        quantities = bounds.quantities(quantities, "quantities")
+        bounds.optional_identifier(idempotency_key, "idempotency_key")
         return self._checkout(
             account_id,
             idempotency_key,
@@ -1074,14 +1108,18 @@ class Billing:
 
     def available_addons(self, account_id: str) -> list[AvailableAddOn]:
         """The add-ons the current plan sells and how many more can be bought (R-ADD-4)."""
+        bounds.identifier(account_id, "account_id")
         return views.available_addons(self.subscription(account_id), self.catalogue)
 
     def addons(self, account_id: str) -> list[HeldAddOn]:
         """Add-ons held now, with the units stopping and when they end (R-ADD-4)."""
+        bounds.identifier(account_id, "account_id")
         return views.held_addons(self.subscription(account_id), self.catalogue)
 
     def stop_addon(self, account_id: str, addon: str, *, quantity: int | None = None) -> HeldAddOn:
         """Stop add-on units at the end of the paid time; no refund (R-ADD-4)."""
+        bounds.identifier(account_id, "account_id")
+        bounds.identifier(addon, "addon")
 
         def work(unit: UnitOfWork, out: _Outcome) -> None:
             account, now = self._load(unit, account_id, out)
@@ -1099,6 +1137,8 @@ class Billing:
         self, account_id: str, addon: str, *, quantity: int | None = None
     ) -> HeldAddOn:
         """Undo a stop before the units end: they are held and renewed again (SPEC 19)."""
+        bounds.identifier(account_id, "account_id")
+        bounds.identifier(addon, "addon")
 
         def work(unit: UnitOfWork, out: _Outcome) -> None:
             account, now = self._load(unit, account_id, out)
@@ -1120,12 +1160,14 @@ class Billing:
 
     def addon_history(self, account_id: str) -> list[AddOnEvent]:
         """Every add-on purchase, stop and end, oldest first (R-ADD-6)."""
+        bounds.identifier(account_id, "account_id")
         return list(self._read(account_id).addon_events)
 
     # -- cancellation ---------------------------------------------------------------------------
 
     def unsubscribe(self, account_id: str) -> Subscription:
         """Cancel at the end of the paid time; past due lapses at once (R-SUB-6)."""
+        bounds.identifier(account_id, "account_id")
 
         def work(unit: UnitOfWork, out: _Outcome) -> Subscription:
             account, now = self._load(unit, account_id, out)
@@ -1136,6 +1178,7 @@ class Billing:
 
     def resume(self, account_id: str) -> Subscription:
         """Undo ``unsubscribe`` before the paid time ends (R-SUB-6)."""
+        bounds.identifier(account_id, "account_id")
 
         def work(unit: UnitOfWork, out: _Outcome) -> Subscription:
             account, now = self._load(unit, account_id, out)
@@ -1150,12 +1193,14 @@ class Billing:
 
     def usage_overview(self, account_id: str) -> UsageOverview:
         """Plan, period, limits, usage, balances and add-ons in one value (R-USE-1)."""
+        bounds.identifier(account_id, "account_id")
         usage = self._in_use(account_id)
         with self._seen(account_id) as seen:
             return views.overview(seen.account, self.catalogue, seen.now, usage)
 
     def check_limit(self, account_id: str, resource: str, wanted_total: int) -> None:
         """Raise ``LimitExceeded`` when ``wanted_total`` users or contacts is over the limit."""
+        bounds.identifier(account_id, "account_id")
         sub = self.subscription(account_id)
         views.check_limit(self.catalogue, sub, resource, wanted_total)
 
