@@ -1,8 +1,10 @@
 """``Billing``: the facade a host calls. The only module that talks to the ports.
 
-Every method follows one shape: open a unit of work, load the account, bring it up to the
-clock's now (:func:`subkit.account.catch_up`), call a pure decision, save, commit; then talk
-to the gateway and publish events. No billing rule lives here.
+Every write follows one shape: open a unit of work, load the account, read the clock (once
+the unit holds the account, R-CON-1), bring the account up to then
+(:func:`subkit.account.catch_up`), call a pure decision, save, commit; then talk to the
+gateway and publish events. Every read opens one snapshot instead and applies the same
+catch-up in memory, saving nothing (:mod:`subkit.reads`, R-CON-2). No billing rule lives here.
 """
 
 from __future__ import annotations
