@@ -42,7 +42,7 @@ from subkit.subscription import (
     Subscription,
     SubscriptionStatus,
 )
-from subkit.views import AvailableAddOn, HeldAddOn, UsageOverview
+from subkit.views import AvailableAddOn, HeldAddOn, UsageOverview, UsageTotal
 from subkit.wallet import Balance, Charge, EntryKind, Hold, LedgerEntry
 
 try:
@@ -99,6 +99,7 @@ __all__ = [  # the error names are added from subkit.errors below
     "TaxMode",
     "Usage",
     "UsageOverview",
+    "UsageTotal",
     "__version__",
     "errors",
     "format_money",

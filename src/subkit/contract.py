@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from subkit.paging import Page
 from subkit.plans import Catalogue, Seller, Tax, TaxMode
 from subkit.ports import ReadUnit, Store
 from subkit.subscription import AddOnEvent, AddOnEventKind, SubscriptionStatus
+from subkit.views import DayTotal
 from subkit.wallet import Balance, EntryKind, LedgerEntry
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -265,6 +266,16 @@ def invoices(
         )
 
     return [invoice.code for invoice in all_pages(fetch, limit)]
+
+
+def day_total(
+    day: date,
+    kind: EntryKind,
+    count: int = 1,
+    amount: int = -30,
+    balance: Balance = Balance.CONVERSATION,
+) -> DayTotal:
+    return DayTotal(day, balance, kind, count, idr(amount))
 
 
 def newest_first(entries: list[LedgerEntry]) -> list[LedgerEntry]:
@@ -1107,6 +1118,63 @@ class StoreContract:
         with store.transaction() as unit:
             left = [e.facts["invoice_code"] for e in feed(unit, "acme")]
         assert left == ["INV-3", "INV-9"]  # INV-3 is pending, INV-9 is newer
+
+    # -- usage totals (R-VOL-3) --------------------------------------------------------------
+
+    def test_usage_totals_add_up_per_day_balance_and_kind(self, store: Store) -> None:
+        """Totals of one (account, day, balance, kind) add up across units; reads give the
+        days ``since <= day < until`` in (day, balance, kind) order, one balance when asked,
+        one account only."""
+        self.seed(store, "acme", "beta")
+        jan = [date(2025, 1, d) for d in (1, 2, 3)]
+        with store.transaction() as unit:
+            unit.add_usage(
+                "acme",
+                [
+                    day_total(jan[0], EntryKind.REPLY, 2, -60),
+                    day_total(jan[0], EntryKind.GRANT, 0, 15_000),
+                    day_total(jan[1], EntryKind.BROADCAST, 3, -1_950, Balance.BROADCAST),
+                ],
+            )
+            unit.add_usage("beta", [day_total(jan[0], EntryKind.REPLY, 9, -270)])
+        with store.transaction() as unit:
+            unit.add_usage(
+                "acme",
+                [day_total(jan[0], EntryKind.REPLY, 5, -150), day_total(jan[2], EntryKind.REPLY)],
+            )
+        with store.transaction() as unit:
+            everything = unit.usage_totals("acme", since=jan[0], until=jan[2], balance=None)
+            broadcast = unit.usage_totals(
+                "acme", since=jan[0], until=date(2025, 2, 1), balance=Balance.BROADCAST
+            )
+            later = unit.usage_totals("acme", since=jan[2], until=date(2025, 1, 4), balance=None)
+        assert everything == [
+            day_total(jan[0], EntryKind.GRANT, 0, 15_000),
+            day_total(jan[0], EntryKind.REPLY, 7, -210),
+            day_total(jan[1], EntryKind.BROADCAST, 3, -1_950, Balance.BROADCAST),
+        ]
+        assert broadcast == [day_total(jan[1], EntryKind.BROADCAST, 3, -1_950, Balance.BROADCAST)]
+        assert later == [day_total(jan[2], EntryKind.REPLY)]
+
+    def test_usage_totals_commit_with_their_unit_and_roll_back_with_it(self, store: Store) -> None:
+        self.seed(store, "acme")
+        day = date(2025, 1, 5)
+        with store.transaction() as unit:
+            unit.add_usage("acme", [day_total(day, EntryKind.REPLY, 1, -30)])
+        with pytest.raises(Boom), store.transaction() as unit:
+            unit.add_usage("acme", [day_total(day, EntryKind.REPLY, 4, -120)])
+            # A unit reads its own additions.
+            mine = unit.usage_totals("acme", since=day, until=date(2025, 1, 6), balance=None)
+            assert mine == [day_total(day, EntryKind.REPLY, 5, -150)]
+            raise Boom
+        with store.snapshot() as view:
+            kept = view.usage_totals("acme", since=day, until=date(2025, 1, 6), balance=None)
+        assert kept == [day_total(day, EntryKind.REPLY, 1, -30)]
+
+    def test_a_snapshot_refuses_to_add_usage(self, store: Store) -> None:
+        self.seed(store, "acme")
+        with store.snapshot() as view, pytest.raises(StoreError):
+            view.add_usage("acme", [day_total(date(2025, 1, 5), EntryKind.REPLY)])  # type: ignore[attr-defined]
 
     # -- the facade on this store ----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -29,6 +29,7 @@ from subkit.invoice import (
 from subkit.money import Money
 from subkit.paging import Page
 from subkit.plans import Usage
+from subkit.views import DayTotal
 from subkit.wallet import Balance, EntryKind, LedgerEntry
 
 
@@ -166,6 +167,15 @@ class ReadUnit(Protocol):
         one page's worth of rows, never the whole history (R-BAL-7)."""
         ...
 
+    def usage_totals(
+        self, account_id: str, *, since: date, until: date, balance: Balance | None
+    ) -> list[DayTotal]:
+        """The account's day totals (:meth:`UnitOfWork.add_usage`) of the days
+        ``since <= day < until``, of ``balance`` only when given, ordered by
+        ``(day, balance, kind)``. Reads one range of an index on ``(account_id, day, ...)``,
+        never the ledger: its cost does not grow with the number of entries (R-VOL-3)."""
+        ...
+
     # -- invoices ---------------------------------------------------------------------------
     def get_invoice(self, code: str) -> Invoice | None:
         """Return the invoice with ``code``, or ``None``."""
@@ -240,6 +250,13 @@ class UnitOfWork(ReadUnit, Protocol):
     def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
         """Append ledger entries. Entries are never changed or deleted afterwards (R-BAL-9);
         ``(account_id, seq)`` is unique."""
+        ...
+
+    def add_usage(self, account_id: str, totals: Sequence[DayTotal]) -> None:
+        """Add each total's ``count`` and ``amount`` to the stored total of its
+        ``(account_id, day, balance, kind)`` (a total not stored yet starts at zero). The
+        service calls it in the unit that appends the entries these totals sum, so totals
+        and entries commit (or roll back) together."""
         ...
 
     # -- invoices ---------------------------------------------------------------------------

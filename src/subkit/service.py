@@ -77,7 +77,7 @@ from subkit.quotes import OrderSummary, Purchase
 from subkit.serialize import from_record, to_record
 from subkit.settlement import PaymentReport
 from subkit.subscription import AddOnEvent, Subscription
-from subkit.views import AvailableAddOn, HeldAddOn, UsageOverview
+from subkit.views import AvailableAddOn, HeldAddOn, UsageOverview, UsageTotal
 from subkit.wallet import Balance, Charge, EntryKind, Hold, LedgerEntry
 
 log = logging.getLogger("subkit.billing")
@@ -371,7 +371,7 @@ class Billing:
             self._void(unit, code, InvoiceStatus.EXPIRED, at, out)
         for code, at in caught.cancelled_invoices:
             self._void(unit, code, InvoiceStatus.CANCELLED, at, out)
-        unit.append_entries(caught.entries)
+        self._append(unit, caught.account, caught.entries)
         saved = reads.settled(before, caught, until)
         unit.update_account(saved)
         out.events.extend(caught.events)
@@ -403,11 +403,20 @@ class Billing:
         account: Account,
         entries: Sequence[LedgerEntry],
     ) -> Account:
-        unit.append_entries(entries)
+        self._append(unit, account, entries)
         as_of = now if account.as_of is None else max(account.as_of, now)
         saved = attrs.evolve(account, version=account.version + 1, as_of=as_of)
         unit.update_account(saved)
         return saved
+
+    @staticmethod
+    def _append(unit: UnitOfWork, account: Account, entries: Sequence[LedgerEntry]) -> None:
+        """Append entries and, in the same unit, add them to the day totals (R-VOL-3)."""
+        if entries:
+            unit.append_entries(entries)
+            unit.add_usage(
+                account.account_id, views.day_totals(entries, account.subscription.timezone)
+            )
 
     def _read(self, account_id: str) -> Account:
         """The account as it is now, with what is due applied in memory (R-CON-2)."""
@@ -428,7 +437,7 @@ class Billing:
             now = self._now()
             account, entries = accounts.open_account(account_id, self.catalogue, now, tz)
             unit.add_account(attrs.evolve(account, as_of=now))
-            unit.append_entries(entries)
+            self._append(unit, account, entries)
             out.events.append(
                 make_event(account_id, now, SubscriptionOpened(account.subscription.plan))
             )
@@ -825,6 +834,43 @@ class Billing:
         """The top-ups ("Riwayat Top Up") with their invoice codes, newest first."""
         bounds.identifier(account_id, "account_id")
         return self.usage_history(account_id, kind=EntryKind.TOP_UP, limit=limit, cursor=cursor)
+
+    def usage_summary(
+        self,
+        account_id: str,
+        *,
+        since: datetime,
+        until: datetime,
+        by: str = "day",
+        balance: Balance | str | None = None,
+    ) -> list[UsageTotal]:
+        """Totals of the usage history per day or month in the account's timezone (R-VOL-3).
+
+        Each :class:`UsageTotal` sums the entries of one balance and kind (``count`` and the
+        signed ``amount``, as in the history) in the day or month starting at ``start``
+        (local midnight). The days (or months) that ``[since, until)`` touches are counted
+        whole. Read from the totals the store keeps with the entries, one index range per
+        call: the cost does not grow with the number of messages. Oldest first, then by
+        balance and kind; a balance and kind with nothing in a day has no line.
+        """
+        chosen = _choice(Balance, balance, "balance")
+        grouping = _required(views.SummaryBy, by, "by")
+        ensure_aware(since, "since")
+        ensure_aware(until, "until")
+        if until <= since:
+            raise InvalidArgument("until must be after since", argument="until", value=until)
+
+        with self._seen(account_id) as seen:
+            tz = seen.account.subscription.timezone
+            first, end = views.summary_days(since, until, grouping, tz)
+            stored = seen.view.usage_totals(account_id, since=first, until=end, balance=chosen)
+            # What is due but not saved yet (a read saves nothing) is added in memory.
+            due = [
+                total
+                for total in views.day_totals(seen.entries, tz)
+                if first <= total.day < end and (chosen is None or total.balance == chosen)
+            ]
+            return views.summarise([*stored, *due], grouping, tz)
 
     @staticmethod
     def _check_range(since: datetime | None, until: datetime | None, limit: int) -> None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import NoReturn
 
 import attrs
@@ -29,7 +29,9 @@ from subkit.events import DomainEvent
 from subkit.fakes import FakeGateway, FixedClock, RecordingSink, StaticUsage
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
+from subkit.money import Money
 from subkit.paging import Page
+from subkit.views import DayTotal
 from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
 
 
@@ -41,6 +43,11 @@ class _State:
     ledger: dict[str, list[LedgerEntry]] = attrs.field(factory=dict)
     records: dict[tuple[str, str, str], IdempotencyRecord] = attrs.field(factory=dict)
     sequence: int = 0
+    # Day totals per account: {(day, balance, kind): (count, amount, currency)}. Commits
+    # replace an account's dict rather than change it, so snapshots keep theirs.
+    usage: dict[str, dict[tuple[date, Balance, EntryKind], tuple[int, int, str]]] = attrs.field(
+        factory=dict
+    )
     # The outbox: every stored event by its integer id (dicts keep insertion order, which is
     # id order), and the delivery state of the pending ones.
     events: dict[int, DomainEvent] = attrs.field(factory=dict)
@@ -61,6 +68,7 @@ class _MemoryUnit:
         self.invoice_bases: dict[str, int | None] = {}
         self.entries: list[LedgerEntry] = []
         self.records: dict[tuple[str, str, str], IdempotencyRecord] = {}
+        self.usage: list[tuple[str, DayTotal]] = []
         self.sequence_base = state.sequence
         self.sequence_used = 0
         self.events: dict[int, DomainEvent] = {}
@@ -151,6 +159,22 @@ class _MemoryUnit:
         more = len(items) > limit
         next_cursor = encode_cursor(page[-1].at, page[-1].seq) if more and page else None
         return Page(tuple(page), next_cursor)
+
+    # usage totals
+    def add_usage(self, account_id: str, totals: Sequence[DayTotal]) -> None:
+        self.usage.extend((account_id, total) for total in totals)
+
+    def usage_totals(
+        self, account_id: str, *, since: date, until: date, balance: Balance | None
+    ) -> list[DayTotal]:
+        # A fake: it walks the account's totals, where a real store reads an index range.
+        sums = dict(self._state.usage.get(account_id, {}))
+        _add_usage(sums, (total for owner, total in self.usage if owner == account_id))
+        return [
+            DayTotal(day, kind_balance, kind, count, Money(amount, currency))
+            for (day, kind_balance, kind), (count, amount, currency) in sorted(sums.items())
+            if since <= day < until and (balance is None or kind_balance == balance)
+        ]
 
     # invoices
     def next_invoice_number(self) -> int:
@@ -307,13 +331,23 @@ class _MemoryUnit:
         return len(doomed)
 
 
+def _add_usage(
+    sums: dict[tuple[date, Balance, EntryKind], tuple[int, int, str]],
+    totals: Iterable[DayTotal],
+) -> None:
+    for total in totals:
+        where = (total.day, total.balance, total.kind)
+        count, amount, _ = sums.get(where, (0, 0, total.amount.currency))
+        sums[where] = (count + total.count, amount + total.amount.amount, total.amount.currency)
+
+
 class _SnapshotUnit(_MemoryUnit):
     """A unit over a frozen copy of the committed state whose writes all raise StoreError."""
 
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise StoreError("a snapshot is read-only; write through store.transaction()")
 
-    add_account = update_account = append_entries = claim_due_account = _refuse
+    add_account = update_account = append_entries = claim_due_account = add_usage = _refuse
     next_invoice_number = add_invoice = update_invoice = put_record = _refuse
     add_events = claim_events = mark_delivered = release_events = prune_events = _refuse
 
@@ -362,6 +396,10 @@ class InMemoryStore:
             for account_id, entries in appended.items():
                 state.ledger[account_id] = state.ledger.get(account_id, []) + entries
             state.records.update(unit.records)
+            for account_id in {owner for owner, _ in unit.usage}:
+                sums = dict(state.usage.get(account_id, {}))
+                _add_usage(sums, (total for owner, total in unit.usage if owner == account_id))
+                state.usage[account_id] = sums
             state.sequence += unit.sequence_used
             self._commit_events(unit)
 
@@ -397,6 +435,7 @@ class InMemoryStore:
                 ledger=dict(state.ledger),
                 records=dict(state.records),
                 sequence=state.sequence,
+                usage=dict(state.usage),
             )
             with state.lock:
                 frozen.events = dict(state.events)

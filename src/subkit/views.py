@@ -1,11 +1,14 @@
-"""Read models: the Usage Overview, the add-on lists, and the limit check (R-USE, R-ADD-4).
+"""Read models: the Usage Overview, the add-on lists, the limit check and the usage totals
+(R-USE, R-ADD-4, R-VOL-3).
 
 Pure views over an :class:`~subkit.account.Account`; they change nothing.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import enum
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
 
 import attrs
 
@@ -15,7 +18,7 @@ from subkit.errors import InvalidQuantity, LimitExceeded
 from subkit.money import Money
 from subkit.plans import Catalogue, Limits, Usage
 from subkit.subscription import ScheduledChange, Subscription, SubscriptionStatus
-from subkit.wallet import Balance
+from subkit.wallet import Balance, EntryKind, LedgerEntry
 
 
 @attrs.frozen
@@ -141,12 +144,99 @@ def check_limit(catalogue: Catalogue, sub: Subscription, resource: str, wanted_t
         )
 
 
+@attrs.frozen
+class DayTotal:
+    """What one account's entries of one ``balance`` and ``kind`` add up to on one ``day`` in
+    the account's timezone: the totals a store keeps with the entries (R-VOL-3)."""
+
+    day: date
+    balance: Balance
+    kind: EntryKind
+    count: int
+    amount: Money
+
+
+@attrs.frozen
+class UsageTotal:
+    """One line of ``billing.usage_summary``: the entries of ``balance`` and ``kind`` in the
+    day or month that begins at ``start`` (midnight in the account's timezone)."""
+
+    start: datetime
+    balance: Balance
+    kind: EntryKind
+    count: int
+    amount: Money
+
+
+class SummaryBy(enum.StrEnum):
+    """How ``usage_summary`` groups its totals."""
+
+    DAY = "day"
+    MONTH = "month"
+
+
+def day_totals(entries: Iterable[LedgerEntry], timezone: str) -> list[DayTotal]:
+    """Sum ``entries`` per day (in ``timezone``), balance and kind, in that order."""
+    tz = zone(timezone)
+    sums: dict[tuple[date, Balance, EntryKind], tuple[int, int]] = {}
+    currency = ""
+    for entry in entries:
+        where = (entry.at.astimezone(tz).date(), entry.balance, entry.kind)
+        count, amount = sums.get(where, (0, 0))
+        sums[where] = (count + entry.count, amount + entry.amount.amount)
+        currency = entry.amount.currency
+    return [
+        DayTotal(day, balance, kind, count, Money(amount, currency))
+        for (day, balance, kind), (count, amount) in sorted(sums.items())
+    ]
+
+
+def summary_days(
+    since: datetime, until: datetime, by: SummaryBy, timezone: str
+) -> tuple[date, date]:
+    """The days ``[first, end)`` whose totals a summary of ``[since, until)`` reads: every
+    day (or, by month, every month) the range touches, whole."""
+    tz = zone(timezone)
+    first = since.astimezone(tz).date()
+    last = (until - timedelta(microseconds=1)).astimezone(tz).date()
+    if by is SummaryBy.MONTH:
+        first = first.replace(day=1)
+        last = (last.replace(day=1) + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+    return first, last + timedelta(days=1)
+
+
+def summarise(totals: Iterable[DayTotal], by: SummaryBy, timezone: str) -> list[UsageTotal]:
+    """Group day totals by day or month; each line starts at local midnight, oldest first,
+    then by balance and kind. Lines that add up to nothing are left out."""
+    tz = zone(timezone)
+    sums: dict[tuple[date, Balance, EntryKind], tuple[int, Money]] = {}
+    for total in totals:
+        start = total.day.replace(day=1) if by is SummaryBy.MONTH else total.day
+        where = (start, total.balance, total.kind)
+        if where in sums:
+            count, amount = sums[where]
+            sums[where] = (count + total.count, amount + total.amount)
+        else:
+            sums[where] = (total.count, total.amount)
+    return [
+        UsageTotal(datetime.combine(start, time(), tz), balance, kind, count, amount)
+        for (start, balance, kind), (count, amount) in sorted(sums.items())
+        if count or amount.amount
+    ]
+
+
 __all__ = [
     "AvailableAddOn",
+    "DayTotal",
     "HeldAddOn",
+    "SummaryBy",
     "UsageOverview",
+    "UsageTotal",
     "available_addons",
     "check_limit",
+    "day_totals",
     "held_addons",
     "overview",
+    "summarise",
+    "summary_days",
 ]

@@ -26,7 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Final, NoReturn
 
@@ -42,8 +42,10 @@ from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
 from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
+from subkit.money import Money
 from subkit.paging import Page
 from subkit.serialize import from_record, to_record
+from subkit.views import DayTotal
 from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
 
 #: What the ``schema_version`` table says in its ``application`` column.
@@ -161,6 +163,26 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         " WHERE delivered_at IS NULL",
         "CREATE INDEX events_delivered_by_time ON {s}.events (at, id)"
         " WHERE delivered_at IS NOT NULL",
+    ),
+    (
+        # Day totals per account, balance and kind, kept with the entries (R-VOL-3): a
+        # summary is one range of the primary key. Days are dates in the account's timezone.
+        """CREATE TABLE {s}.usage_totals (
+            account_id text NOT NULL,
+            day date NOT NULL,
+            balance text NOT NULL,
+            kind text NOT NULL,
+            count bigint NOT NULL,
+            amount bigint NOT NULL,
+            currency text NOT NULL,
+            PRIMARY KEY (account_id, day, balance, kind)
+        )""",
+        # Entries written before this version get their totals now.
+        """INSERT INTO {s}.usage_totals
+            SELECT l.account_id, (l.at AT TIME ZONE (a.data->'subscription'->>'timezone'))::date,
+                l.balance, l.kind, sum(l.count), sum(l.amount), min(l.currency)
+            FROM {s}.ledger AS l JOIN {s}.accounts AS a USING (account_id)
+            GROUP BY 1, 2, 3, 4""",
     ),
 )
 
@@ -333,6 +355,47 @@ class PostgresUnit:
                     "taken, or the account does not exist)"
                 ) from exc.__cause__
             raise
+
+    # -- usage totals -----------------------------------------------------------------------
+
+    def add_usage(self, account_id: str, totals: Sequence[DayTotal]) -> None:
+        self._many(
+            "INSERT INTO {s}.usage_totals (account_id, day, balance, kind, count, amount,"
+            " currency) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (account_id, day, balance, kind) DO UPDATE SET"
+            " count = {s}.usage_totals.count + excluded.count,"
+            " amount = {s}.usage_totals.amount + excluded.amount",
+            [
+                (
+                    account_id,
+                    t.day,
+                    str(t.balance),
+                    str(t.kind),
+                    t.count,
+                    t.amount.amount,
+                    t.amount.currency,
+                )
+                for t in totals
+            ],
+        )
+
+    def usage_totals(
+        self, account_id: str, *, since: date, until: date, balance: Balance | None
+    ) -> list[DayTotal]:
+        where = "account_id = %s AND day >= %s AND day < %s"
+        params: list[Any] = [account_id, since, until]
+        if balance is not None:
+            where += " AND balance = %s"
+            params.append(str(balance))
+        rows = self._all(
+            "SELECT day, balance, kind, count, amount, currency FROM {s}.usage_totals"
+            f" WHERE {where} ORDER BY day, balance, kind",
+            params,
+        )
+        return [
+            DayTotal(day, Balance(balance_), EntryKind(kind), count, Money(amount, currency))
+            for day, balance_, kind, count, amount, currency in rows
+        ]
 
     def ledger_page(
         self,
@@ -602,7 +665,7 @@ class PostgresSnapshot(PostgresUnit):
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise StoreError("a snapshot is read-only; write through store.transaction()")
 
-    add_account = update_account = append_entries = claim_due_account = _refuse
+    add_account = update_account = append_entries = claim_due_account = add_usage = _refuse
     next_invoice_number = add_invoice = update_invoice = put_record = _refuse
     add_events = claim_events = mark_delivered = release_events = prune_events = _refuse
 

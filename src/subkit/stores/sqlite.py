@@ -31,7 +31,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, NoReturn
@@ -44,8 +44,10 @@ from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
 from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
+from subkit.money import Money
 from subkit.paging import Page
 from subkit.serialize import from_record, to_record
+from subkit.views import DayTotal, day_totals
 from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
 
 #: Written into the database header (``PRAGMA application_id``): "SUKT".
@@ -169,7 +171,57 @@ def _pending_invoices_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX invoices_by_status ON invoices (status, requested_at_us, code)")
 
 
-MIGRATIONS: list[Migration] = [_initial_schema, _events_outbox, _pending_invoices_index]
+def _usage_totals(conn: sqlite3.Connection) -> None:
+    # Day totals per account, balance and kind, kept with the entries (R-VOL-3): a summary is
+    # one range of the primary key. Days are ISO dates in the account's timezone.
+    conn.execute(
+        """CREATE TABLE usage_totals (
+            account_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            balance TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            amount INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            PRIMARY KEY (account_id, day, balance, kind)
+        ) WITHOUT ROWID"""
+    )
+    # Entries written before this version get their totals now, one account at a time.
+    for account_id, data in conn.execute("SELECT account_id, data FROM accounts").fetchall():
+        timezone = json.loads(data)["subscription"]["timezone"]
+        rows = conn.execute(
+            "SELECT data FROM ledger WHERE account_id = ? ORDER BY seq", (account_id,)
+        ).fetchall()
+        entries = [from_record(LedgerEntry, json.loads(row[0])) for row in rows]
+        _upsert_usage(conn, account_id, day_totals(entries, timezone))
+
+
+def _upsert_usage(conn: sqlite3.Connection, account_id: str, totals: Sequence[DayTotal]) -> None:
+    conn.executemany(
+        "INSERT INTO usage_totals (account_id, day, balance, kind, count, amount, currency)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, day, balance, kind)"
+        " DO UPDATE SET count = count + excluded.count, amount = amount + excluded.amount",
+        [
+            (
+                account_id,
+                t.day.isoformat(),
+                str(t.balance),
+                str(t.kind),
+                t.count,
+                t.amount.amount,
+                t.amount.currency,
+            )
+            for t in totals
+        ],
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    _initial_schema,
+    _events_outbox,
+    _pending_invoices_index,
+    _usage_totals,
+]
 
 
 # -- the unit of work -------------------------------------------------------------------------
@@ -433,6 +485,42 @@ class SqliteUnit:
             where.append(f"{column} < ?")
             params.append(until_us)
 
+    # -- usage totals -----------------------------------------------------------------------
+
+    def add_usage(self, account_id: str, totals: Sequence[DayTotal]) -> None:
+        if not totals:
+            return
+        if not self.open:
+            raise StoreError("this unit of work was used after its transaction ended")
+        try:
+            _upsert_usage(self._conn, account_id, totals)
+        except sqlite3.Error as exc:
+            raise _typed(exc, "usage totals not added") from exc
+
+    def usage_totals(
+        self, account_id: str, *, since: date, until: date, balance: Balance | None
+    ) -> list[DayTotal]:
+        where = "account_id = ? AND day >= ? AND day < ?"
+        params: list[Any] = [account_id, since.isoformat(), until.isoformat()]
+        if balance is not None:
+            where += " AND balance = ?"
+            params.append(str(balance))
+        rows = self._all(
+            "SELECT day, balance, kind, count, amount, currency FROM usage_totals"
+            f" WHERE {where} ORDER BY day, balance, kind",
+            params,
+        )
+        return [
+            DayTotal(
+                date.fromisoformat(day),
+                Balance(balance_),
+                EntryKind(kind),
+                count,
+                Money(amount, currency),
+            )
+            for day, balance_, kind, count, amount, currency in rows
+        ]
+
     # -- invoices ---------------------------------------------------------------------------
 
     def next_invoice_number(self) -> int:
@@ -637,7 +725,7 @@ class SqliteSnapshot(SqliteUnit):
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise StoreError("a snapshot is read-only; write through store.transaction()")
 
-    add_account = update_account = append_entries = claim_due_account = _refuse
+    add_account = update_account = append_entries = claim_due_account = add_usage = _refuse
     next_invoice_number = add_invoice = update_invoice = put_record = _refuse
     add_events = claim_events = mark_delivered = release_events = prune_events = _refuse
 
