@@ -67,6 +67,7 @@ def test_first_use_creates_the_schema_at_the_newest_version(store: PostgresStore
         "ledger",
         "schema_version",
         "sequences",
+        "usage_totals",
     ]
     rows = sql(f'SELECT application, version FROM "{store.schema}".schema_version')
     assert rows == [("subkit", len(MIGRATIONS))]

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import idr
+from helpers import JAKARTA, idr
 from stores import ALL_STORES
 from subkit.errors import InvalidArgument, NaiveDatetime, SubkitError
 from subkit.plans import Catalogue
@@ -29,9 +29,8 @@ from subkit.wallet import Balance, EntryKind, LedgerEntry
 
 pytestmark = ALL_STORES
 
-JAKARTA = ZoneInfo("Asia/Jakarta")
 #: 30 January 2024, 09:00 in Jakarta: the month ends, and February has 29 days.
-START = datetime(2024, 1, 30, 9, tzinfo=JAKARTA)
+JAN_30 = datetime(2024, 1, 30, 9, tzinfo=JAKARTA)
 
 
 def local(day: int, hour: int, month: int = 1, minute: int = 0) -> datetime:
@@ -73,7 +72,7 @@ def acme(billing: Billing) -> str:
 class TestScenario:
     @pytest.fixture
     def clock(self) -> FixedClock:
-        return FixedClock(START)
+        return FixedClock(JAN_30)
 
     def test_days_are_the_accounts_local_days_across_the_month_end(
         self, billing: Billing, clock: FixedClock, acme: str
@@ -127,10 +126,10 @@ class TestScenario:
         a read before the run shows them already (R-CON-2: what is due, applied in memory)."""
         billing.charge_replies(acme, 10, key="a")
         clock.set(local(1, 12, month=3))
-        unsaved = billing.usage_summary(acme, since=START, until=clock.now(), by="month")
+        unsaved = billing.usage_summary(acme, since=JAN_30, until=clock.now(), by="month")
         assert unsaved == from_history(history(billing, acme), JAKARTA, "month")
         billing.advance()
-        summary = billing.usage_summary(acme, since=START, until=clock.now(), by="month")
+        summary = billing.usage_summary(acme, since=JAN_30, until=clock.now(), by="month")
         assert summary == unsaved
         assert (Balance.CONVERSATION, EntryKind.EXPIRY) in {(t.balance, t.kind) for t in summary}
 
@@ -138,16 +137,16 @@ class TestScenario:
         for kwargs in (
             {"by": "week"},
             {"balance": "sms"},
-            {"until": START - timedelta(days=1)},
-            {"until": START},
+            {"until": JAN_30 - timedelta(days=1)},
+            {"until": JAN_30},
         ):
-            arguments: dict[str, Any] = {"since": START, "until": START + timedelta(days=1)}
+            arguments: dict[str, Any] = {"since": JAN_30, "until": JAN_30 + timedelta(days=1)}
             with pytest.raises(InvalidArgument):
                 billing.usage_summary(acme, **{**arguments, **kwargs})
         with pytest.raises(NaiveDatetime):
-            billing.usage_summary(acme, since=datetime(2024, 1, 1), until=START)
+            billing.usage_summary(acme, since=datetime(2024, 1, 1), until=JAN_30)
         with pytest.raises(SubkitError):
-            billing.usage_summary("ghost", since=START, until=START + timedelta(days=1))
+            billing.usage_summary("ghost", since=JAN_30, until=JAN_30 + timedelta(days=1))
 
 
 # -- the law: the summary is the history, grouped ---------------------------------------------
@@ -229,17 +228,17 @@ def test_opening_an_older_sqlite_file_adds_the_totals_of_its_entries(tmp_path: P
     """A file of schema version 3 (no totals table) is migrated: the totals of its entries
     are computed in each account's own timezone."""
     path = tmp_path / "old.db"
-    clock = FixedClock(START)
+    clock = FixedClock(JAN_30)
     with SqliteStore(path) as fresh:
         billing = Billing(Catalogue.default(), fresh, FakeGateway(), clock=clock)
         billing.open_account("acme")
         billing.open_account("yankee", timezone="America/New_York")
         for n, hours in enumerate((1, 14, 15, 40)):
-            clock.set(START + timedelta(hours=hours))
+            clock.set(JAN_30 + timedelta(hours=hours))
             billing.charge_replies("acme", n + 1, key=f"a{n}")
             billing.charge_replies("yankee", n + 1, key=f"y{n}")
         expected = {
-            name: billing.usage_summary(name, since=START, until=clock.now())
+            name: billing.usage_summary(name, since=JAN_30, until=clock.now())
             for name in ("acme", "yankee")
         }
         conn = fresh.connection()
@@ -250,7 +249,7 @@ def test_opening_an_older_sqlite_file_adds_the_totals_of_its_entries(tmp_path: P
     with SqliteStore(path) as migrated:
         billing = Billing(Catalogue.default(), migrated, FakeGateway(), clock=clock)
         for name, summary in expected.items():
-            assert billing.usage_summary(name, since=START, until=clock.now()) == summary
+            assert billing.usage_summary(name, since=JAN_30, until=clock.now()) == summary
         version = migrated.connection().execute("SELECT version FROM schema_version").fetchone()
         assert version[0] == len(MIGRATIONS)
     # Each account's days are its own: New York's first day is still 29 January.
