@@ -261,3 +261,51 @@ class TestTheFakeGateway:
         )
         assert event.status is PaymentStatus.EXPIRED and event.amount.amount == 20_000
         assert timedelta(0) < checkout.invoice.expires_at - START
+
+
+def pay_with_the_gateway(site: Served, checkout: Any) -> None:
+    assert checkout.invoice is not None
+    event = site.gateway.parse_notification(
+        site.gateway.notification(checkout.invoice.code, PaymentStatus.PAID)
+    )
+    site.billing.apply_payment(event)
+
+
+def test_the_held_plan_offers_only_the_other_interval(demo: Served) -> None:
+    """Choosing the plan held now switches its interval: the monthly one is not offered."""
+    pay_with_the_gateway(demo, demo.billing.change_plan(DEMO_ACCOUNT, "growth"))
+    html = SubscriptionPage(demo.billing).render(DEMO_ACCOUNT, locale="en")
+    assert 'data-choose="growth" data-intervals="annual"' in html
+    assert 'data-choose="pro" data-intervals="monthly annual"' in html
+
+
+def test_manage_addons_shows_the_addon_history_newest_first(demo: Served) -> None:
+    """R-ADD-6 on the page: under Manage Add-Ons, the purchases and stops, newest first."""
+    pay_with_the_gateway(
+        demo, demo.billing.change_plan(DEMO_ACCOUNT, "growth", addons={"extra_user": 2})
+    )
+    demo.billing.stop_addon(DEMO_ACCOUNT, "extra_user", quantity=1)
+    html = SubscriptionPage(demo.billing).render(DEMO_ACCOUNT, locale="id_ID")
+    section = html[html.index('id="addon-history"') :]
+    section = section[: section.index("</section>")]
+    body = section[section.index("<tbody>") :]
+    rows = re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
+    assert [("Dihentikan" in row, "Dibeli" in row) for row in rows] == [
+        (True, False),
+        (False, True),
+    ]
+    assert "Riwayat Add-On" in section
+
+
+def test_a_scheduled_change_can_be_cancelled_only_while_unpaid(demo: Served) -> None:
+    pay_with_the_gateway(demo, demo.billing.change_plan(DEMO_ACCOUNT, "growth"))
+    checkout = demo.billing.change_plan(DEMO_ACCOUNT, "pro")
+    assert checkout.invoice is not None
+    page = SubscriptionPage(demo.billing)
+    unpaid = page.render(DEMO_ACCOUNT, locale="en")
+    assert f"Awaiting payment of invoice {checkout.invoice.code}." in unpaid
+    assert "Cancel this change" in unpaid
+    pay_with_the_gateway(demo, checkout)
+    paid = page.render(DEMO_ACCOUNT, locale="en")
+    assert "From 10 Feb 2026 the plan becomes Pro (Monthly)." in paid
+    assert "Cancel this change" not in paid

@@ -255,3 +255,37 @@ def test_a_history_pages_with_more(page: Any, site: Site) -> None:
     more.click()
     page.wait_for_function("!document.querySelector('[data-more=usage]')")
     assert rows.count() == len(site.served.billing.usage_history(DEMO_ACCOUNT, limit=100).items)
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Any) -> list[str]:
+    """What axe-core (vendored from the npm registry, tests/vendor/axe-core) finds against
+    WCAG 2.1 A and AA on the page as it is now: one line per rule and element."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        """async () => {
+        const result = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a',
+            'wcag21aa', 'best-practice']});
+        return result.violations.flatMap(v => v.nodes.map(n => v.id + ': ' + n.target.join(' ')));
+    }"""
+    )
+    return [str(line) for line in found]
+
+
+@pytest.mark.parametrize("lang", ["id_ID", "en"])
+def test_axe_finds_no_violation(page: Any, site: Site, lang: str) -> None:
+    """Accessibility, by axe-core: the page with an Order Summary open, and a pop-up open."""
+    pay_now(site, site.served.billing.change_plan(DEMO_ACCOUNT, "growth", addons={"extra_user": 1}))
+    page.goto(site.url + f"/?lang={lang}")
+    page.locator("[data-choose=pro]").click()
+    page.locator("#change-summary .sk-summary").wait_for()
+    assert axe_violations(page) == []
+    page.locator("[data-open=unsubscribe-dialog]").click()
+    page.locator("#unsubscribe-dialog[open]").wait_for()
+    assert axe_violations(page) == []
+    # axe does look: an unnamed button added to the open dialog is found
+    form = "document.querySelector('#unsubscribe-dialog form')"
+    page.evaluate(f"{form}.append(document.createElement('button'))")
+    assert [line.split(":")[0] for line in axe_violations(page)] == ["button-name"]

@@ -191,6 +191,8 @@ _PAGE: dict[str, tuple[str, str]] = {
     "unit_price": N_("page", "{price} per unit per period"),
     "none_available": N_("page", "Your plan sells no add-ons. Upgrade to buy them."),
     "manage_addons": N_("page", "Manage Add-Ons"),
+    "addon_history": N_("page", "Add-on History"),
+    "quantity": N_("page", "Quantity"),
     "held": N_("page", "Held"),
     "stop": N_("page", "Stop {name}"),
     "stopping": N_("page", "{count} stopping on {date}"),

@@ -269,6 +269,7 @@ class SubscriptionPage:
             "intervals": list(Interval),
             "available": billing.available_addons(account_id),
             "held": billing.addons(account_id),
+            "addon_history": billing.addon_history(account_id)[::-1][: self.page_size],
             "balances": billing.balances(account_id),
             "topup_limits": self.catalogue.topup,
             "renewal": self._renewal(account_id),
