@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import PROFILE, START, catalogue_with_skew, pay
+from stores import KINDS, open_store
 from subkit import serialize
 from subkit.errors import InvalidTime
 from subkit.plans import Catalogue
@@ -34,15 +35,11 @@ SPAWN = multiprocessing.get_context("spawn")
 MICROSECOND = timedelta(microseconds=1)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """One store two servers use."""
-    if request.param == "memory":
-        yield InMemoryStore()
-        return
-    store = SqliteStore(tmp_path / "shared.db")
-    yield store
-    store.close()
+    """One store two servers use (PostgreSQL: its unit reads the account FOR UPDATE)."""
+    with open_store(request.param, tmp_path) as store:
+        yield store
 
 
 def server(store: Store, at: datetime, catalogue: Catalogue | None = None) -> Billing:

@@ -11,6 +11,7 @@ tests/test_snapshot_reads_processes.py.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import tempfile
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from helpers import PROFILE, START, pay
+from stores import KINDS, open_store
 from subkit import serialize
 from subkit.errors import AccountNotFound, SubkitError
 from subkit.invoice import InvoiceStatus
@@ -219,11 +221,26 @@ class ReadsShowWhatTheNextWriteSavesOnSqlite(ReadsShowWhatTheNextWriteSaves):
         self.directory.cleanup()
 
 
-# Fewer examples on SQLite: each opens a file.
+class ReadsShowWhatTheNextWriteSavesOnPostgres(ReadsShowWhatTheNextWriteSaves):
+    def make_store(self) -> Store:
+        self.stack = contextlib.ExitStack()
+        self.directory = tempfile.TemporaryDirectory(prefix="subkit-reads-")
+        return self.stack.enter_context(open_store("postgres", Path(self.directory.name)))
+
+    def teardown(self) -> None:
+        self.stack.close()
+        self.directory.cleanup()
+
+
+# Fewer examples on SQLite and PostgreSQL: each opens a file or creates a schema.
 ReadsShowWhatTheNextWriteSavesOnSqlite.TestCase.settings = settings(
     max_examples=8, stateful_step_count=10
 )
 TestReadsOnSqlite = ReadsShowWhatTheNextWriteSavesOnSqlite.TestCase
+ReadsShowWhatTheNextWriteSavesOnPostgres.TestCase.settings = settings(
+    max_examples=5, stateful_step_count=10
+)
+TestReadsOnPostgres = ReadsShowWhatTheNextWriteSavesOnPostgres.TestCase
 
 
 class TestScenarios:
@@ -330,13 +347,17 @@ def mixed(store: Store) -> tuple[Billing, FixedClock]:
 
 @pytest.mark.parametrize("limit", [1, 2, 50])
 @pytest.mark.parametrize("status", STATUSES)
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_invoice_pages_under_every_filter(
     tmp_path: Path, kind: str, status: str | None, limit: int
 ) -> None:
     """R-CON-2 paging: the invoice list under each status filter, in pages of 1, 2 and 50,
     reads the same (items and cursors) before and after the run saves the expiries."""
-    store: Store = InMemoryStore() if kind == "memory" else SqliteStore(tmp_path / "mix.db")
+    with open_store(kind, tmp_path) as store:
+        check_invoice_pages(store, status, limit)
+
+
+def check_invoice_pages(store: Store, status: str | None, limit: int) -> None:
     billing, _ = mixed(store)
     pages = walk(lambda c: billing.invoices(ACCOUNT, status=status, limit=limit, cursor=c))
     listed = [i.code for p in pages for i in p.items]
@@ -347,5 +368,3 @@ def test_invoice_pages_under_every_filter(
     assert walk(lambda c: billing.invoices(ACCOUNT, status=status, limit=limit, cursor=c)) == (
         pages
     )
-    if isinstance(store, SqliteStore):
-        store.close()
