@@ -642,8 +642,12 @@ class TestHostTextIsInert:
             email="b@example.com",
             address="Jl. Melati\x1b[1A\nBandung\x0b",
         )
-        seller = {**SELLER, "name": "PT \x1b[5mContoh\x1b[0m"}
-        catalogue = make_catalogue(seller=seller)
+        # The loader refuses such a seller (R-LIM-3); a Seller value holding it (a host's own
+        # catalogue object) must still print inert.
+        ppn = make_catalogue()
+        catalogue = attrs.evolve(
+            ppn, seller=attrs.evolve(ppn.seller, name="PT \x1b[5mContoh\x1b[0m")
+        )
         invoice = make_invoice(
             catalogue, profile=profile, lines=(line("Growth\x1b[2K\x08 plan", 1000),)
         )

@@ -9,6 +9,8 @@ This module also compares two plans for the Order Summary: direction and reducti
 from __future__ import annotations
 
 import enum
+import re
+import string
 import tomllib
 from collections.abc import Collection, Mapping
 from fractions import Fraction
@@ -18,10 +20,12 @@ from typing import Any, Final
 
 import attrs
 
+from subkit import bounds
 from subkit.cycles import Interval, zone
 from subkit.errors import (
     CatalogueError,
     IntervalNotOffered,
+    InvalidArgument,
     InvalidTime,
     UnknownAddOn,
     UnknownPlan,
@@ -390,6 +394,16 @@ _LIMIT_KEYS = ("users", "contacts", "broadcast_quota")
 _DEFAULT_TOPUP = {Balance.CONVERSATION: (10_000, 1_000_000), Balance.BROADCAST: (10_000, 5_000_000)}
 
 
+_CODE: Final = re.compile(bounds.CODE_PATTERN)
+# A field of the invoice code template as a plain decimal: optional zero padding and width.
+_PLAIN: Final = re.compile(r"(0?[0-9]*)d?")
+
+
+def _separates(literal: str) -> bool:
+    """Whether text between two fields keeps their digits apart."""
+    return any(not char.isdigit() for char in literal)
+
+
 class _Loader:
     """Reads a catalogue dict, collecting every problem with its key path."""
 
@@ -412,20 +426,55 @@ class _Loader:
                 self.fail(f"{path}.{key}" if path else key, "unknown key")
         return value
 
-    def integer(self, value: Any, path: str, *, minimum: int | None = 0) -> int | None:
+    def integer(
+        self,
+        value: Any,
+        path: str,
+        *,
+        minimum: int | None = 0,
+        maximum: int = bounds.MAX_AMOUNT,
+    ) -> int | None:
+        """An int in ``minimum..maximum``; every catalogue number is within 10**15 (R-LIM-1)."""
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(path, f"must be an integer, not {type(value).__name__}")
             return None
         if minimum is not None and value < minimum:
             self.fail(path, f"must be >= {minimum}")
             return None
+        if abs(value) > maximum:
+            shown = "10**15" if maximum == bounds.MAX_AMOUNT else f"{maximum:_}"
+            self.fail(path, f"must be <= {shown}" if value > 0 else f"must be >= -{shown}")
+            return None
         return value
+
+    def code(self, code: object, section: str) -> bool:
+        """Whether a plan or add-on code is one (R-LIM-5): ``[a-z][a-z0-9_]{0,39}``."""
+        if isinstance(code, str) and _CODE.fullmatch(code):
+            return True
+        self.fail(
+            f"{section}.{code}",
+            f"code {code!r} must be a lower-case letter, then up to 39 lower-case letters,"
+            " digits or '_'",
+        )
+        return False
+
+    def host_text(
+        self, value: Any, path: str, *, maximum: int = bounds.MAX_TEXT, lines: bool = False
+    ) -> str | None:
+        """Host text as R-LIM-3 allows it (``None`` stays ``None``)."""
+        if value is None:
+            return None
+        try:
+            return bounds.text(value, path, maximum=maximum, lines=lines)
+        except InvalidArgument as error:
+            self.fail(path, str(error).removeprefix(f"{path} "))
+            return None
 
     def text(self, value: Any, path: str) -> str | None:
         if not isinstance(value, str) or not value.strip():
             self.fail(path, "must be a non-empty string")
             return None
-        return value
+        return self.host_text(value, path)
 
     def flag(self, value: Any, path: str, default: bool) -> bool:
         if value is None:
@@ -460,8 +509,8 @@ class _Loader:
         except (ValueError, TypeError, ZeroDivisionError):
             self.fail(path, 'must be a percentage ("12%"), a fraction ("11/12") or an integer')
             return None
-        if result < 0:
-            self.fail(path, "must be >= 0")
+        if not 0 <= result <= 1:
+            self.fail(path, "must be within 0..100%")
             return None
         return result
 
@@ -490,6 +539,7 @@ class _Loader:
         declared = set(raw_plans) if isinstance(raw_plans, Mapping) else set()
         addons = self.addons(root.get("addons"), declared)
         policy = self.policy(root.get("policy"))
+        self.lines_bounded(plans, addons, policy.tax)
         seller = self.seller(root.get("seller"))
         default_plan = root.get("default_plan")
         if default_plan is None:
@@ -551,6 +601,8 @@ class _Loader:
         plans: dict[str, Plan] = {}
         ranks: dict[int, str] = {}
         for code, raw in table.items():
+            if not self.code(code, "plans"):
+                continue
             path = f"plans.{code}"
             entry = self.table(raw, path, _PLAN_KEYS)
             name = self.text(entry.get("name", code), f"{path}.name")
@@ -591,6 +643,8 @@ class _Loader:
         table = self.table(value, "addons", None)
         addons: dict[str, AddOn] = {}
         for code, raw in table.items():
+            if not self.code(code, "addons"):
+                continue
             path = f"addons.{code}"
             entry = self.table(raw, path, _ADDON_KEYS)
             name = self.text(entry.get("name", code), f"{path}.name")
@@ -602,7 +656,10 @@ class _Loader:
                 self.fail(f"{path}.adds", "is required")
             prices = self.prices(entry.get("price"), f"{path}.price")
             max_quantity = self.integer(
-                entry.get("max_quantity", DEFAULT_MAX_QUANTITY), f"{path}.max_quantity", minimum=1
+                entry.get("max_quantity", DEFAULT_MAX_QUANTITY),
+                f"{path}.max_quantity",
+                minimum=1,
+                maximum=bounds.MAX_COUNT,
             )
             sold_on = entry.get("plans", [])
             if not isinstance(sold_on, list) or not all(isinstance(p, str) for p in sold_on):
@@ -625,6 +682,31 @@ class _Loader:
             )
         return addons
 
+    def lines_bounded(
+        self, plans: Mapping[str, Plan], addons: Mapping[str, AddOn], tax: Tax
+    ) -> None:
+        """Refuse prices whose dearest order line, with tax, passes 10**15 (R-LIM-1): a plan's
+        price, an add-on's unit price (an annual one 12 times the monthly without its own)
+        times ``max_quantity``. An order of several lines beyond it is refused when quoted."""
+        factor = 1 + tax.effective_rate if tax.mode is TaxMode.EXCLUSIVE else Fraction(1)
+        dearest: list[tuple[str, int]] = []
+        for code, plan in plans.items():
+            for interval, price in plan.prices.items():
+                dearest.append((f"plans.{code}.price.{interval}", price.amount))
+        for code, addon in addons.items():
+            for interval in Interval:  # ints, not Money: the product may be beyond the bound
+                given = addon.prices.get(interval)
+                unit = given.amount if given else addon.prices[Interval.MONTHLY].amount * 12
+                dearest.append((f"addons.{code}.price.{interval}", unit * addon.max_quantity))
+        for path, amount in dearest:
+            total = amount * factor
+            if total > bounds.MAX_AMOUNT:
+                self.fail(
+                    path,
+                    f"an order line of it (at max_quantity, with tax) comes to {int(total):_},"
+                    " beyond 10**15",
+                )
+
     def policy(self, value: Any) -> Policy:
         table = self.table(value, "policy", _POLICY_KEYS)
         defaults = Policy()
@@ -637,7 +719,9 @@ class _Loader:
         }
         timezone = table.get("timezone", defaults.timezone)
         try:
-            zone(str(timezone))
+            if not isinstance(timezone, str):
+                raise InvalidTime(f"{timezone!r} is not a name")
+            zone(timezone)
         except InvalidTime:
             self.fail("policy.timezone", f"unknown timezone {timezone!r}")
         invoice_code = table.get("invoice_code", defaults.invoice_code)
@@ -652,9 +736,15 @@ class _Loader:
             from_free=self.choice(
                 table.get("from_free"), "policy.from_free", ChangeTiming, defaults.from_free
             ),
-            grace_days=self.integer(table.get("grace_days", 3), "policy.grace_days") or 0,
+            grace_days=self.integer(
+                table.get("grace_days", 3), "policy.grace_days", maximum=bounds.MAX_GRACE_DAYS
+            )
+            or 0,
             payment_window_hours=self.integer(
-                table.get("payment_window_hours", 24), "policy.payment_window_hours", minimum=1
+                table.get("payment_window_hours", 24),
+                "policy.payment_window_hours",
+                minimum=1,
+                maximum=bounds.MAX_PAYMENT_WINDOW_HOURS,
             )
             or 24,
             included_balance_expires=self.flag(
@@ -695,14 +785,47 @@ class _Loader:
             # "{seq.x}" and "{seq[0]}" fail with AttributeError / TypeError, not ValueError.
             self.fail(path, f"bad template ({error}); use {{year}}, {{month}} and {{seq}}")
             return
-        if "{seq" not in template:
-            self.fail(path, "must contain {seq} so that codes are unique")
+        if not self.seq_keeps_codes_unique(template, path):
+            return
         if (
             not sample
             or len(sample) > 50
             or not all(c.isascii() and (c.isalnum() or c == "-") for c in sample)
         ):
             self.fail(path, "must give codes of letters, digits and '-', at most 50 characters")
+
+    def seq_keeps_codes_unique(self, template: str, path: str) -> bool:
+        """Whether ``{seq}`` is in the template in a form that keeps every code unique
+        (R-LIM-5): each field a plain number (no precision, conversion or other format that
+        could cut or round it), and no digit of ``{seq}`` that could run into a neighbour's:
+        a field right before it has a fixed width, none comes right after it."""
+        pieces = list(string.Formatter().parse(template))
+        fields = [field for _, field, _, _ in pieces if field is not None]
+        if "seq" not in fields:
+            self.fail(path, "must contain {seq} so that codes are unique")
+            return False
+        for _, field, spec, conversion in pieces:
+            if field is not None and (conversion is not None or not _PLAIN.fullmatch(spec or "")):
+                self.fail(
+                    path,
+                    f"{{{field}}} must be a plain number ({{{field}}} or {{{field}:06d}}): a"
+                    " conversion, precision or other format could cut it, and codes collide",
+                )
+                return False
+        for index, (literal, field, _, _) in enumerate(pieces):
+            if field != "seq":
+                continue
+            if index > 0 and not _separates(literal):
+                before, spec = pieces[index - 1][1], pieces[index - 1][2] or ""
+                fixed = before == "year" or (before == "month" and spec.startswith("02"))
+                if before is not None and not fixed:
+                    self.fail(path, f"{{{before}}} right before {{seq}} needs a separator")
+                    return False
+            after = pieces[index + 1] if index + 1 < len(pieces) else None
+            if after is not None and after[1] is not None and not _separates(after[0]):
+                self.fail(path, f"{{seq}} needs a separator before {{{after[1]}}}")
+                return False
+        return True
 
     def tax(self, value: Any) -> Tax:
         table = self.table(value, "policy.tax", _TAX_KEYS)
@@ -726,7 +849,15 @@ class _Loader:
             if raw is not None and not isinstance(raw, str):
                 self.fail(f"seller.{key}", "must be a string")
                 raw = None
-            fields[key] = raw
+            # Host text (R-LIM-3); an address and a logo's path may be longer, and only an
+            # address may break lines.
+            long = key in ("address", "logo")
+            fields[key] = self.host_text(
+                raw,
+                f"seller.{key}",
+                maximum=bounds.MAX_ADDRESS if long else bounds.MAX_TEXT,
+                lines=key == "address",
+            )
         return Seller(**fields)
 
 
