@@ -77,7 +77,7 @@ from subkit.quotes import OrderSummary, Purchase
 from subkit.serialize import from_record, to_record
 from subkit.settlement import PaymentReport
 from subkit.subscription import AddOnEvent, Subscription
-from subkit.views import AvailableAddOn, HeldAddOn, UsageOverview, UsageTotal
+from subkit.views import AvailableAddOn, HeldAddOn, Offers, UsageOverview, UsageTotal
 from subkit.wallet import Balance, Charge, EntryKind, Hold, LedgerEntry
 
 log = logging.getLogger("subkit.billing")
@@ -1245,6 +1245,10 @@ class Billing:
         usage = self._in_use(account_id)
         with self._seen(account_id) as seen:
             return views.overview(seen.account, self.catalogue, seen.now, usage)
+
+    def offers(self, account_id: str) -> Offers:
+        """What the upgrade page lists: plans, add-ons, top-up ranges and the current plan."""
+        return views.offers(self.subscription(account_id), self.catalogue)
 
     def check_limit(self, account_id: str, resource: str, wanted_total: int) -> None:
         """Raise ``LimitExceeded`` when ``wanted_total`` users or contacts is over the limit."""

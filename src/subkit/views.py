@@ -16,9 +16,9 @@ from subkit.account import Account
 from subkit.cycles import Interval, Period, zone
 from subkit.errors import InvalidQuantity, LimitExceeded
 from subkit.money import Money
-from subkit.plans import Catalogue, Limits, Usage
+from subkit.plans import AddOn, Catalogue, Limits, Plan, Usage
 from subkit.subscription import ScheduledChange, Subscription, SubscriptionStatus
-from subkit.wallet import Balance, EntryKind, LedgerEntry
+from subkit.wallet import Balance, EntryKind, LedgerEntry, TopUpLimit
 
 
 @attrs.frozen
@@ -65,6 +65,29 @@ class UsageOverview:
     #: messages of this month's quota, ``held`` per balance.
     broadcast_held: int = 0
     held: dict[str, Money] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Offers:
+    """What the upgrade page lists: the plans by rank (prices per interval, limits, included
+    balances), the add-ons sold and on which plans, each balance's top-up range, and the plan
+    and interval the account is on now."""
+
+    plans: tuple[Plan, ...]
+    addons: tuple[AddOn, ...]
+    top_up: dict[Balance, TopUpLimit]
+    current_plan: str
+    current_interval: Interval
+
+
+def offers(sub: Subscription, catalogue: Catalogue) -> Offers:
+    return Offers(
+        plans=tuple(catalogue.plans_by_rank()),
+        addons=tuple(catalogue.addons.values()),
+        top_up=dict(catalogue.wallet_rules.topup),
+        current_plan=sub.plan,
+        current_interval=sub.interval,
+    )
 
 
 def available_addons(sub: Subscription, catalogue: Catalogue) -> list[AvailableAddOn]:
@@ -229,6 +252,7 @@ __all__ = [
     "AvailableAddOn",
     "DayTotal",
     "HeldAddOn",
+    "Offers",
     "SummaryBy",
     "UsageOverview",
     "UsageTotal",
@@ -236,6 +260,7 @@ __all__ = [
     "check_limit",
     "day_totals",
     "held_addons",
+    "offers",
     "overview",
     "summarise",
     "summary_days",
