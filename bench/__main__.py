@@ -16,13 +16,29 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import billing_run, charge_memory, charge_sqlite, history, quote, read_latency
+from bench import (
+    billing_run,
+    charge_memory,
+    charge_postgres,
+    charge_sqlite,
+    history,
+    quote,
+    read_latency,
+)
 from bench._common import Row, Section, fmt, machine, now_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 FINDINGS = Path(__file__).resolve().parent / "findings.md"
-NAMES = ("charge_sqlite", "charge_memory", "billing_run", "history", "quote", "read_latency")
+NAMES = (
+    "charge_sqlite",
+    "charge_postgres",
+    "charge_memory",
+    "billing_run",
+    "history",
+    "quote",
+    "read_latency",
+)
 
 
 def plan(quick: bool) -> dict[str, Callable[[], Section]]:
@@ -32,6 +48,7 @@ def plan(quick: bool) -> dict[str, Callable[[], Section]]:
     runs = {sizes[0]: 5, sizes[1]: 3}
     return {
         "charge_sqlite": lambda: charge_sqlite.run(rounds=rounds, seconds=seconds),
+        "charge_postgres": lambda: charge_postgres.run(rounds=rounds, seconds=seconds),
         "charge_memory": lambda: charge_memory.run(rounds=rounds, seconds=seconds),
         "billing_run": lambda: billing_run.run(sizes=sizes, runs=runs),
         "history": lambda: history.run(
@@ -133,6 +150,7 @@ def document(sections: list[Section], facts: dict[str, str], command: str, took:
 
 _TITLES = {
     "Reply charge, SQLite": "bench.charge_sqlite",
+    "Reply charge, PostgreSQL": "bench.charge_postgres",
     "Reply charge, in memory": "bench.charge_memory",
     "Billing run, SQLite": "bench.billing_run",
     "History paging, SQLite": "bench.history",

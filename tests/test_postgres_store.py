@@ -411,8 +411,10 @@ def test_a_connection_lost_at_begin_or_at_commit_is_a_store_error(schema: str) -
     with store.transaction() as unit:
         unit.add_account(make_account("acme"))
     kill_the_stores_sessions()  # the idle connection in the pool dies
-    with pytest.raises(StoreError, match="transaction"), store.transaction():
+    with store.transaction():  # a unit that reads and writes nothing sends nothing
         pass
+    with pytest.raises(StoreError, match="statement failed"), store.transaction() as unit:
+        unit.get_account("acme")  # its BEGIN goes with this read, on the dead connection
     with pytest.raises(StoreError) as caught, store.transaction() as unit:
         unit.add_account(make_account("lost"))
         kill_the_stores_sessions()
@@ -420,7 +422,20 @@ def test_a_connection_lost_at_begin_or_at_commit_is_a_store_error(schema: str) -
     with store.snapshot() as view:  # the pool replaced the dead connections
         assert view.get_account("acme") == make_account("acme")
         assert view.get_account("lost") is None
+    kill_the_stores_sessions()
+    with pytest.raises(StoreError, match="cannot start a transaction"), store.snapshot():
+        pass  # a snapshot begins at once
     store.close()
+    # The same on a host's pool outside autocommit, whose commit is psycopg's own.
+    with ConnectionPool(
+        PG_DSN, min_size=1, max_size=1, kwargs={"application_name": f"subkit:{schema}"}
+    ) as pool:
+        hosted = PostgresStore(pool, schema=schema)
+        with pytest.raises(StoreError, match="commit failed"), hosted.transaction() as unit:
+            unit.get_account("acme")
+            kill_the_stores_sessions()
+        with hosted.snapshot() as view:
+            assert view.get_account("acme") == make_account("acme")
 
 
 def test_an_integer_beyond_bigint_is_a_store_error(store: PostgresStore) -> None:

@@ -224,18 +224,55 @@ class PostgresUnit:
     #: Appended to the account read of a unit of work: writers of one account queue here.
     _lock_clause = " FOR UPDATE"
 
-    def __init__(self, conn: psycopg.Connection[Any], schema: str, decoded: _DecodedAccounts):
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        schema: str,
+        decoded: _DecodedAccounts,
+        begin: Sequence[str] = (),
+    ) -> None:
         self._conn = conn
         self._s = f'"{schema}"'
         self._schema = schema
         self._decoded = decoded
         self.open = True
+        # Round trips are most of a unit's cost, so the unit sends what needs no answer with
+        # what comes next, in one pipeline: its BEGIN goes with its first statement, and
+        # writes whose result nothing reads (ledger entries, records, events) go with the
+        # next statement or the COMMIT. A failure among them surfaces there, as the same
+        # typed error, and the unit is rolled back whole.
+        self._begin_with: list[str] = list(begin)
+        self._queued: list[tuple[str, Sequence[Any]]] = []
 
-    def _cursor(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> psycopg.Cursor[Any]:
+    @property
+    def started(self) -> bool:
+        """Whether anything was sent or waits to be: a unit with neither has nothing to
+        commit."""
+        return not self._begin_with or bool(self._queued)
+
+    def _check_open(self) -> None:
         if not self.open:
             raise StoreError("this unit of work was used after its transaction ended")
+
+    def _send_waiting(self) -> None:
+        conn = self._conn
+        for statement in self._begin_with:
+            conn.execute(statement, prepare=False)
+        self._begin_with = []
+        for sql, params in self._queued:
+            conn.execute(sql, params)
+        self._queued = []
+
+    def _cursor(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> psycopg.Cursor[Any]:
+        self._check_open()
+        query = sql.replace("{s}", self._s)
         try:
-            return self._conn.execute(sql.replace("{s}", self._s), params)
+            if not (self._begin_with or self._queued):
+                return self._conn.execute(query, params)
+            with self._conn.pipeline():
+                self._send_waiting()
+                cursor = self._conn.execute(query, params)
+            return cursor
         except psycopg.Error as exc:
             raise _typed(exc, "a statement failed") from exc
 
@@ -250,16 +287,22 @@ class PostgresUnit:
         rows = self._all(sql, params)
         return rows[0] if rows else None
 
-    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        if not self.open:
-            raise StoreError("this unit of work was used after its transaction ended")
+    def _later(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Queue a write whose result nothing reads, to go with the next round trip."""
+        self._check_open()
+        query = sql.replace("{s}", self._s)
+        self._queued.extend((query, row) for row in rows)
+
+    def finish(self, end: str | None) -> None:
+        """Send what waits, and ``end`` (``COMMIT``) with it, in one round trip."""
+        self._check_open()
         try:
-            with self._conn.cursor() as cursor:
-                cursor.executemany(sql.replace("{s}", self._s), rows)
+            with self._conn.pipeline():
+                self._send_waiting()
+                if end is not None:
+                    self._conn.execute(end, prepare=False)
         except psycopg.Error as exc:
-            raise _typed(exc, "a statement failed") from exc
+            raise _typed(exc, "commit failed") from exc
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -341,20 +384,12 @@ class PostgresUnit:
             )
             for e in entries
         ]
-        try:
-            self._many(
-                "INSERT INTO {s}.ledger (account_id, seq, at, balance, kind, count, amount,"
-                " balance_after, currency, key, invoice_code, data)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                rows,
-            )
-        except StoreError as exc:
-            if isinstance(exc.__cause__, pg_errors.IntegrityError):
-                raise StoreError(
-                    f"ledger entries not appended: {exc.__cause__} (an (account_id, seq) is "
-                    "taken, or the account does not exist)"
-                ) from exc.__cause__
-            raise
+        self._later(
+            "INSERT INTO {s}.ledger (account_id, seq, at, balance, kind, count, amount,"
+            " balance_after, currency, key, invoice_code, data)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
 
     # -- usage totals -----------------------------------------------------------------------
 
@@ -543,17 +578,18 @@ class PostgresUnit:
         return IdempotencyRecord(account_id, scope, key, row[0], json.loads(row[1]))
 
     def put_record(self, record: IdempotencyRecord) -> None:
-        self._cursor(
+        row = (record.account_id, record.scope, record.key, record.fingerprint)
+        self._later(
             "INSERT INTO {s}.idempotency (account_id, scope, key, fingerprint, result)"
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id, scope, key)"
             " DO UPDATE SET fingerprint = excluded.fingerprint, result = excluded.result",
-            (record.account_id, record.scope, record.key, record.fingerprint, Jsonb(record.result)),
+            [(*row, Jsonb(record.result))],
         )
 
     # -- events (the outbox) ------------------------------------------------------------------
 
     def add_events(self, events: Sequence[DomainEvent]) -> None:
-        self._many(
+        self._later(
             "INSERT INTO {s}.events (account_id, name, at, data) VALUES (%s, %s, %s, %s)",
             [(e.account_id, str(e.name), e.at, _doc(e)) for e in events],
         )
@@ -592,17 +628,17 @@ class PostgresUnit:
         return [self._event(number, data) for number, data in sorted(rows)]
 
     def mark_delivered(self, ids: Sequence[str], *, at: datetime) -> None:
-        self._cursor(
+        self._later(
             "UPDATE {s}.events SET delivered_at = %s, lease_owner = NULL, lease_until = NULL"
             " WHERE id = ANY(%s) AND delivered_at IS NULL",
-            (ensure_aware(at, "at"), _ids(ids)),
+            [(ensure_aware(at, "at"), _ids(ids))],
         )
 
     def release_events(self, ids: Sequence[str], *, owner: str) -> None:
-        self._cursor(
+        self._later(
             "UPDATE {s}.events SET lease_owner = NULL, lease_until = NULL"
             " WHERE id = ANY(%s) AND lease_owner = %s AND delivered_at IS NULL",
-            (_ids(ids), owner),
+            [(_ids(ids), owner)],
         )
 
     def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
@@ -808,6 +844,16 @@ class PostgresStore:
             self._rollback(conn)
             raise StoreError(f"cannot start a transaction: {exc}") from exc
 
+    def _begin_statements(self, conn: psycopg.Connection[Any]) -> list[str]:
+        """What starts a unit of work: its isolation level and lock timeout. A connection
+        outside autocommit (a host's pool) has psycopg send BEGIN itself."""
+        first = (
+            "BEGIN ISOLATION LEVEL READ COMMITTED"
+            if conn.autocommit
+            else "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+        )
+        return [first, f"SET LOCAL lock_timeout = {self._lock_ms}"]
+
     @staticmethod
     def _commit(conn: psycopg.Connection[Any]) -> None:
         try:
@@ -841,18 +887,23 @@ class PostgresStore:
         setattr(self._local, flag, True)
         try:
             with self._connection() as conn:
-                self._begin(conn, mode)
-                view = unit(conn, self.schema, self._decoded)
+                if keep:  # a unit of work begins with its first statement
+                    view = unit(conn, self.schema, self._decoded, self._begin_statements(conn))
+                else:  # a snapshot is taken now
+                    self._begin(conn, mode)
+                    view = unit(conn, self.schema, self._decoded)
                 try:
                     yield view
+                    if keep and view.started:
+                        view.finish("COMMIT" if conn.autocommit else None)
+                        if not conn.autocommit:
+                            self._commit(conn)
                 except BaseException:
                     view.open = False
                     self._rollback(conn)
                     raise
                 view.open = False
-                if keep:
-                    self._commit(conn)
-                else:
+                if not keep:
                     self._rollback(conn)  # a snapshot has nothing to keep: just end it
         finally:
             setattr(self._local, flag, False)
