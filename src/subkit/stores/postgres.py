@@ -394,7 +394,7 @@ class PostgresUnit:
     # -- usage totals -----------------------------------------------------------------------
 
     def add_usage(self, account_id: str, totals: Sequence[DayTotal]) -> None:
-        self._many(
+        self._later(
             "INSERT INTO {s}.usage_totals (account_id, day, balance, kind, count, amount,"
             " currency) VALUES (%s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (account_id, day, balance, kind) DO UPDATE SET"
