@@ -63,5 +63,21 @@ def test_the_readme_example_runs(
     assert printed == ["Rp399.000", "Rp29.970"]
 
 
+def _python_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for page in sorted(DOCS.glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        blocks += [(page.name, block) for block in re.findall(r"```python\n(.*?)```", text, re.S)]
+    return blocks
+
+
+@pytest.mark.parametrize(("page", "block"), _python_blocks())
+def test_every_python_block_of_the_docs_is_python(page: str, block: str) -> None:
+    """Examples that run are doctests (``>>>``, collected by pytest); the ```python blocks
+    sketch a host's own code (a FastAPI or Django view, a store's test), so they must at
+    least be valid Python (a signature line such as ``f(x) -> T`` belongs in ```text)."""
+    compile(block, page, "exec")
+
+
 if __name__ == "__main__":
     print(error_table(), end="")
