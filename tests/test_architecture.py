@@ -114,3 +114,19 @@ def test_no_module_imports_itself_through_others() -> None:
 def test_shell_is_told_apart_from_core(name: str) -> None:
     """The rule above has teeth: the service and the web app are shell, money is core."""
     assert is_shell(name) == (name != "subkit.money")
+
+
+LONG = 600  # lines
+
+
+def test_a_long_module_says_why_at_its_top() -> None:
+    """A module over ~600 lines says why in its docstring ("Why it is long: ..."), so a long
+    file is a decision someone made, not an accident (issue 12)."""
+    silent = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > LONG:
+            docstring = ast.get_docstring(ast.parse(text)) or ""
+            if "Why it is long:" not in docstring:
+                silent.append(module_name(path))
+    assert silent == []

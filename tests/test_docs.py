@@ -79,5 +79,24 @@ def test_every_python_block_of_the_docs_is_python(page: str, block: str) -> None
     compile(block, page, "exec")
 
 
+def test_the_site_builds_with_its_api_reference(tmp_path: Path) -> None:
+    """`make docs` works: mkdocs builds the site in strict mode, and the API reference made
+    from the docstrings documents the facade's calls."""
+    pytest.importorskip("mkdocstrings", reason="the docs extra (mkdocstrings) is not installed")
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)],
+        cwd=DOCS.parent,
+        check=True,
+        capture_output=True,
+    )
+    api = (site / "api" / "index.html").read_text(encoding="utf-8")
+    for call in ("change_plan", "charge_many", "usage_overview", "apply_payment"):
+        assert call in api
+
+
 if __name__ == "__main__":
     print(error_table(), end="")

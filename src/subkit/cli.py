@@ -34,6 +34,9 @@ cannot send a buyer to a payment page, so ``pay`` applies the gateway's result b
 
 Exit status: 0 on success, 1 when ``catalogue check`` finds problems, 2 on any other error
 (a :class:`~subkit.errors.SubkitError`'s message goes to stderr) and on usage errors.
+
+Why it is long: one small handler per subcommand and the declarative argparse wiring;
+each handler only parses, calls the facade and prints.
 """
 
 from __future__ import annotations

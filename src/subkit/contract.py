@@ -13,6 +13,9 @@ Each test gets a fresh, empty store from :meth:`StoreContract.make_store`; a sto
 ``SqliteStore``. This module imports pytest, so it lives apart from :mod:`subkit.testing`
 (which offers it lazily as ``subkit.testing.StoreContract``); it takes the fakes it needs
 from :mod:`subkit.fakes`, so the two modules do not import each other.
+
+Why it is long: it is the Store protocol's specification as tests, one test per
+guarantee, read in order by whoever writes a store.
 """
 
 from __future__ import annotations

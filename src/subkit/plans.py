@@ -4,6 +4,9 @@ A catalogue is data. It is loaded from TOML or a dict and validated once; every 
 reported together, each with its key path (``plans.growth.price.annual: must be >= 0``).
 This module also compares two plans for the Order Summary: direction and reductions
 (R-SUB-2, R-SUB-3) and effective entitlements (R-ADD-5).
+
+Why it is long: the catalogue's schema and its validation are one unit, each field's
+check (with the key path its error names) next to the field it checks.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ the unit holds the account, R-CON-1), bring the account up to then
 (:func:`subkit.account.catch_up`), call a pure decision, save, commit; then talk to the
 gateway and publish events. Every read opens one snapshot instead and applies the same
 catch-up in memory, saving nothing (:mod:`subkit.reads`, R-CON-2). No billing rule lives here.
+
+Why it is long: one method per public facade call (SPEC section 11), each a load, one
+pure call and a save; the rules themselves live in the core modules.
 """
 
 from __future__ import annotations

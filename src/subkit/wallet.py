@@ -18,6 +18,9 @@ Rules kept here:
 Every operation that takes a time ``at`` first expires what is due at ``at`` (its EXPIRY
 entries come first in the change), so a charge can never spend balance that had already
 expired, whether or not the caller ran :func:`expire_due` before.
+
+Why it is long: every function that changes a wallet keeps the same invariants (lots,
+debt, quota, holds, the ledger sequence); they are read and checked together.
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ No raw psycopg error leaves the store (R-CON-3): a serialization failure, a dead
 not obtained within ``lock_timeout`` is a :class:`~subkit.errors.ConcurrencyConflict`, which
 the facade retries like SQLite's busy database; any other failure, a pool that has no
 connection to give, or a server that cannot be reached is a :class:`~subkit.errors.StoreError`.
+
+Why it is long: it implements every verb of the Store protocol (the store, its unit of
+work, its snapshot, the outbox) in SQL, one method each; split by verb, one transaction's
+SQL would be scattered over files.
 """
 
 from __future__ import annotations

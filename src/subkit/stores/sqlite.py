@@ -17,6 +17,10 @@ Opening never writes to a file that is not a subkit database: the file is inspec
 read-only connection first, and a file that is not SQLite, a SQLite database of another
 application, a subkit database made by a newer subkit, or a read-only file raises
 :class:`~subkit.errors.StoreError` before anything is written.
+
+Why it is long: it implements every verb of the Store protocol (the store, its unit of
+work, its snapshot, the outbox) and its migrations in SQL, one method each; split by verb,
+one transaction's SQL would be scattered over files.
 """
 
 from __future__ import annotations
