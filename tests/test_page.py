@@ -187,11 +187,11 @@ class TestTheOrderSummary:
     def test_a_downgrade_shows_the_notice(self, client: TestClient[Any], demo: Served) -> None:
         checkout = demo.billing.change_plan(DEMO_ACCOUNT, "pro")
         assert checkout.invoice is not None and checkout.payment is not None
-        demo.billing.apply_payment(
-            demo.gateway.parse_notification(
-                demo.gateway.notification(checkout.invoice.code, PaymentStatus.PAID)
-            )
+        event = demo.gateway.parse_notification(
+            demo.gateway.finish(checkout.invoice.code, PaymentStatus.PAID)
         )
+        assert event is not None
+        demo.billing.apply_payment(event)
         text = summary(client, {"kind": "change", "plan": "growth", "interval": "monthly"}).text
         assert "This is a downgrade: some features will be reduced." in text
         assert "Users: 15 → 5" in text
@@ -241,9 +241,10 @@ class TestTheFakeGateway:
         assert back.status_code == 303 and back.headers["location"] == f"{URL}/?invoice={code}"
         (note,) = notes
         tampered = note.replace(b'"amount": 20000', b'"amount": 1')
-        assert client.post("/webhooks/fake", content=tampered).status_code == 401
+        json_type = {"Content-Type": "application/json"}
+        assert client.post("/webhooks/fake", content=tampered, headers=json_type).status_code == 401
         assert demo.billing.invoice(DEMO_ACCOUNT, code).status is InvoiceStatus.PENDING
-        assert client.post("/webhooks/fake", content=note).status_code == 200
+        assert client.post("/webhooks/fake", content=note, headers=json_type).status_code == 200
         assert demo.billing.invoice(DEMO_ACCOUNT, code).status is InvoiceStatus.PAID
         assert client.post(f"/fake-gateway/{code}", data={"outcome": "?"}).status_code == 400
 
@@ -257,8 +258,9 @@ class TestTheFakeGateway:
         checkout = demo.billing.top_up(DEMO_ACCOUNT, "broadcast", 20_000)
         assert checkout.invoice is not None
         event = demo.gateway.parse_notification(
-            demo.gateway.notification(checkout.invoice.code, PaymentStatus.EXPIRED)
+            demo.gateway.finish(checkout.invoice.code, PaymentStatus.EXPIRED)
         )
+        assert event is not None
         assert event.status is PaymentStatus.EXPIRED and event.amount.amount == 20_000
         assert timedelta(0) < checkout.invoice.expires_at - START
 
@@ -266,8 +268,9 @@ class TestTheFakeGateway:
 def pay_with_the_gateway(site: Served, checkout: Any) -> None:
     assert checkout.invoice is not None
     event = site.gateway.parse_notification(
-        site.gateway.notification(checkout.invoice.code, PaymentStatus.PAID)
+        site.gateway.finish(checkout.invoice.code, PaymentStatus.PAID)
     )
+    assert event is not None
     site.billing.apply_payment(event)
 
 

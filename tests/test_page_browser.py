@@ -19,6 +19,7 @@ import pytest
 
 from browser import free_socket, launched, need_browser, serving
 from helpers import START
+from subkit.invoice import PaymentStatus
 from subkit.testing import FixedClock
 from subkit.web.serve import DEMO_ACCOUNT, Served, build
 
@@ -124,7 +125,8 @@ def test_the_overview_in_indonesian_then_english(page: Any, site: Site, tmp_path
 def pay_now(site: Site, checkout: Any) -> None:
     """Pay a checkout as the fake gateway's notification would (no page involved)."""
     gateway = site.served.gateway
-    event = gateway.parse_notification(gateway.notification(checkout.invoice.code, "paid"))
+    event = gateway.parse_notification(gateway.finish(checkout.invoice.code, PaymentStatus.PAID))
+    assert event is not None
     site.served.billing.apply_payment(event)
 
 
@@ -289,3 +291,183 @@ def test_axe_finds_no_violation(page: Any, site: Site, lang: str) -> None:
     form = "document.querySelector('#unsubscribe-dialog form')"
     page.evaluate(f"{form}.append(document.createElement('button'))")
     assert [line.split(":")[0] for line in axe_violations(page)] == ["button-name"]
+
+
+def on_growth(site: Site) -> None:
+    """The demo account on Growth monthly, paid (from Free the change is immediate)."""
+    pay_now(site, site.served.billing.change_plan(DEMO_ACCOUNT, "growth"))
+
+
+def pay_on_the_gateway(page: Any, site: Site, button: str) -> str:
+    """On the fake gateway's page: press ``button`` (Pay / Fail / Let expire), come back;
+    the invoice's code."""
+    page.wait_for_url(re.compile(r"/fake-gateway/INV-"))
+    code = page.url.rsplit("/", 1)[1]
+    page.get_by_role("button", name=re.compile(button)).click()
+    page.wait_for_url(re.compile(r"\?invoice="))
+    return code
+
+
+def banner(page: Any) -> str:
+    return str(page.get_by_role("status").inner_text())
+
+
+def test_buy_now_pays_and_comes_back_upgraded(page: Any, site: Site, tmp_path: Path) -> None:
+    """R-WEB-5 Upgrade, steps 2-3: Buy Now goes to the payment page; after paying, the page
+    shows the package updated and the invoice listed, as the store holds them."""
+    page.goto(site.url + "/?lang=en")
+    page.get_by_role("button", name="Choose Growth").click()
+    page.get_by_role("button", name="Add one Additional User").click()
+    page.wait_for_function("document.querySelector('[data-field=total]').textContent.includes('349')")
+    page.get_by_role("button", name="Buy Now").click()
+    page.wait_for_url(re.compile(r"/fake-gateway/"))
+    assert page.locator("[data-field=amount]").inner_text() == "Rp349.000"
+    shot(page, tmp_path, "payment-page")
+    code = pay_on_the_gateway(page, site, "^Pay")
+    assert banner(page) == f"Invoice {code}: Paid"
+    assert field(page, "plan") == "Growth (Monthly)"
+    assert field(page, "users") == "6"
+    row = page.locator(f"tr[data-invoice='{code}']")
+    assert "IDR 349,000" in row.inner_text() and "Paid" in row.inner_text()
+    sub = site.served.billing.subscription(DEMO_ACCOUNT)
+    assert (sub.plan, sub.addons) == ("growth", {"extra_user": 1})
+    shot(page, tmp_path, "upgraded")
+
+
+def test_an_upgrade_on_a_paid_plan_is_shown_as_scheduled(page: Any, site: Site) -> None:
+    """Upgrades take effect in the next billing cycle: the overview says when, and while it
+    waits for payment the change can be cancelled; once paid it stays."""
+    on_growth(site)
+    page.goto(site.url + "/?lang=en")
+    page.get_by_role("button", name="Choose Pro").click()
+    page.get_by_role("button", name="Buy Now").click()
+    page.wait_for_url(re.compile(r"/fake-gateway/"))
+    unpaid = page.url.rsplit("/", 1)[1]
+    page.goto(site.url + "/?lang=en")  # back without paying
+    assert field(page, "scheduled") == (
+        f"From 10 Feb 2026 the plan becomes Pro (Monthly). Awaiting payment of invoice {unpaid}."
+    )
+    page.get_by_role("button", name="Cancel this change").click()
+    page.wait_for_function("!document.querySelector('[data-field=scheduled]')")
+    assert site.served.billing.subscription(DEMO_ACCOUNT).scheduled_change is None
+    page.get_by_role("button", name="Choose Pro").click()
+    page.get_by_role("button", name="Buy Now").click()
+    code = pay_on_the_gateway(page, site, "^Pay")
+    assert banner(page) == f"Invoice {code}: Paid"
+    assert field(page, "plan") == "Growth (Monthly)"
+    assert field(page, "scheduled") == "From 10 Feb 2026 the plan becomes Pro (Monthly)."
+    assert page.get_by_role("button", name="Cancel this change").count() == 0
+    change = site.served.billing.subscription(DEMO_ACCOUNT).scheduled_change
+    assert change is not None and (change.plan, change.paid) == ("pro", True)
+
+
+def test_renew_confirms_in_a_dialog_then_a_failed_payment_changes_nothing(
+    page: Any, site: Site, tmp_path: Path
+) -> None:
+    """Renew: a confirmation pop-up first; a failed payment leaves the paid time as it was
+    and the invoice listed as failed."""
+    on_growth(site)
+    before = site.served.billing.subscription(DEMO_ACCOUNT).paid_through
+    page.goto(site.url + "/?lang=en")
+    page.get_by_role("button", name="Renew Subscription").click()
+    dialog = page.get_by_role("dialog", name="Renew your subscription?")
+    assert "Growth (Monthly) for one more period, until 10 Mar 2026: IDR 299,000." in (
+        dialog.inner_text()
+    )
+    shot(page, tmp_path, "renew-dialog")
+    dialog.get_by_role("button", name="Renew Subscription").click()
+    code = pay_on_the_gateway(page, site, "^Fail")
+    assert banner(page) == f"Invoice {code}: Failed"
+    assert site.served.billing.subscription(DEMO_ACCOUNT).paid_through == before
+    assert "Failed" in page.locator(f"tr[data-invoice='{code}']").inner_text()
+
+
+def test_buy_addons_then_let_the_invoice_expire(page: Any, site: Site) -> None:
+    """Buy Add-On: Add, ➕ in the Order Summary, Continue To Payment; an invoice left to
+    expire buys nothing."""
+    on_growth(site)
+    page.goto(site.url + "/?lang=en")
+    page.get_by_role("button", name="Add Additional Contact").click()
+    page.get_by_role("button", name="Add one Additional Contact").click()
+    page.wait_for_function("document.querySelector('#addon-summary [data-field=total]')?.textContent.includes('50,000')")
+    quote = site.served.billing.quote_addons(DEMO_ACCOUNT, {"extra_contact": 2})
+    assert page.locator("#addon-summary [data-field=total]").inner_text() == (
+        f"IDR {quote.total.amount:,}"
+    )
+    page.get_by_role("button", name="Continue To Payment").first.click()
+    code = pay_on_the_gateway(page, site, "expire")
+    assert banner(page) == f"Invoice {code}: Expired"
+    assert site.served.billing.subscription(DEMO_ACCOUNT).addons == {}
+
+
+def test_stop_an_addon_with_ya_stop(page: Any, site: Site) -> None:
+    """Manage Add-Ons: Stop, then "Ya, Stop": the units stop when the paid period ends."""
+    pay_now(site, site.served.billing.change_plan(DEMO_ACCOUNT, "growth", addons={"extra_user": 2}))
+    page.goto(site.url + "/")
+    page.get_by_role("button", name="Stop Additional User").click()
+    page.get_by_role("dialog").get_by_role("button", name="Ya, Stop").click()
+    page.wait_for_load_state()
+    row = page.locator("#manage-addons tr[data-addon=extra_user]")
+    row.get_by_text("berhenti pada").wait_for()
+    assert "2 berhenti pada 10 Feb 2026" in row.inner_text()
+    assert site.served.billing.addons(DEMO_ACCOUNT)[0].stopping == 2
+
+
+def test_unsubscribe_with_yes_then_resume(page: Any, site: Site, tmp_path: Path) -> None:
+    """Unsubscribe: "Yes, Unsubscribe" in the pop-up; the page says when it ends; Resume."""
+    on_growth(site)
+    page.goto(site.url + "/?lang=en")
+    page.get_by_role("button", name="Unsubscribe").click()
+    dialog = page.get_by_role("dialog", name="Unsubscribe?")
+    assert "stays until 10 Feb 2026, then moves to Free" in dialog.inner_text()
+    shot(page, tmp_path, "unsubscribe-dialog")
+    dialog.get_by_role("button", name="Yes, Unsubscribe").click()
+    page.locator("[data-field=ends]").wait_for()
+    assert field(page, "ends") == "Your subscription ends on 10 Feb 2026."
+    assert site.served.billing.subscription(DEMO_ACCOUNT).status == "cancelling"
+    page.get_by_role("button", name="Resume subscription").click()
+    page.get_by_role("button", name="Unsubscribe").wait_for()
+    assert site.served.billing.subscription(DEMO_ACCOUNT).status == "active"
+
+
+def test_top_ups_outside_the_limits_are_refused_on_the_page(
+    page: Any, site: Site, tmp_path: Path
+) -> None:
+    """WhatsApp Balance: the minimum and maximum of each balance are shown; a top-up outside
+    them is refused there, with the limits, and nothing is invoiced; one inside goes to the
+    payment page and, paid, is in the balance and the Riwayat Top Up."""
+    page.goto(site.url + "/?lang=en")
+    amount = page.get_by_label("Amount (IDR)")
+    assert page.locator("#topup-limits").inner_text() == "Minimum IDR 10,000, maximum IDR 1,000,000"
+    amount.fill("5000")
+    page.get_by_role("button", name="Continue To Payment").click()
+    error = page.locator("#topup-error")
+    error.wait_for()
+    assert error.inner_text() == "A top-up must be between IDR 10,000 and IDR 1,000,000."
+    shot(page, tmp_path, "top-up-refused")
+    page.get_by_label("Broadcast balance").check()
+    assert page.locator("#topup-limits").inner_text() == "Minimum IDR 10,000, maximum IDR 5,000,000"
+    amount.fill("6000000")
+    page.get_by_role("button", name="Continue To Payment").click()
+    page.wait_for_function("document.querySelector('#topup-error').textContent.includes('5,000,000.')")
+    assert len(site.served.billing.invoices(DEMO_ACCOUNT).items) == 1  # the demo's own
+    amount.fill("20000")
+    page.get_by_role("button", name="Continue To Payment").click()
+    code = pay_on_the_gateway(page, site, "^Pay")
+    assert banner(page) == f"Invoice {code}: Paid"
+    assert field(page, "balance-broadcast") == "IDR 20,000"
+    assert "IDR 20,000" in page.locator("tbody[data-rows=topups]").inner_text()
+
+
+def test_an_invoice_downloads_as_pdf(page: Any, site: Site) -> None:
+    """Invoices: More shows the lines; Download PDF gives the invoice document."""
+    page.goto(site.url + "/?lang=en")
+    (invoice,) = site.served.billing.invoices(DEMO_ACCOUNT).items
+    row = page.locator(f"tr[data-invoice='{invoice.code}']")
+    row.get_by_text(f"Details of {invoice.code}").click()
+    assert "Conversation balance top-up" in row.inner_text()
+    with page.expect_download() as download:
+        row.get_by_role("link", name=re.compile("Download PDF")).click()
+    saved = download.value
+    assert saved.suggested_filename.endswith(".pdf")
+    assert Path(saved.path()).read_bytes().startswith(b"%PDF")

@@ -13,25 +13,21 @@ Nothing here talks to another site: the notification goes to the app's own addre
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
-from subkit.errors import InvalidSignature, MissingExtra
+from subkit.errors import MissingExtra
 from subkit.invoice import PaymentStatus
-from subkit.money import Money, format_money
-from subkit.ports import PaymentEvent, PaymentRequest, PaymentSession
-from subkit.service import Billing
+from subkit.money import format_money
+from subkit.ports import PaymentRequest, PaymentSession
 from subkit.testing import FakeGateway
 from subkit.web.page import page_environment
 
 try:
     import anyio
-    from litestar import Request, Response, Router, get, post
+    from litestar import Litestar, Request, Response, get, post
     from litestar.enums import MediaType
     from litestar.response import Redirect
 except ImportError as error:  # pragma: no cover - exercised only without the extra
@@ -48,18 +44,19 @@ OUTCOMES = {
 class PaymentPageGateway(FakeGateway):
     """A fake gateway whose buyers pay on a page of the app itself.
 
+    Its notifications are :class:`~subkit.testing.FakeGateway`'s, signed with its secret;
+    ``create_app(..., gateways={"fake": gateway})`` serves their webhook.
+
     Args:
         base_url: where the app is served (``http://127.0.0.1:8000``); the payment page is
             ``{base_url}/fake-gateway/{code}``.
         return_url: where the payment page sends the buyer back, ``{code}`` filled in.
-        secret: the key notifications are signed with (HMAC-SHA256).
     """
 
     def __init__(self, base_url: str, *, return_url: str, secret: str = "subkit-demo") -> None:
-        super().__init__()
+        super().__init__(secret=secret)
         self.base_url = base_url.rstrip("/")
         self.return_url = return_url
-        self._secret = secret.encode()
         self.sessions: dict[str, tuple[PaymentRequest, PaymentSession]] = {}
 
     def create_payment(self, request: PaymentRequest) -> PaymentSession:
@@ -70,46 +67,20 @@ class PaymentPageGateway(FakeGateway):
         self.sessions[request.invoice_code] = (request, session)
         return session
 
-    def _sign(self, payload: Mapping[str, Any]) -> str:
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
-
-    def notification(self, invoice_code: str, status: PaymentStatus) -> bytes:
-        """The signed body the gateway POSTs to the webhook when a payment ends."""
+    def finish(self, invoice_code: str, status: PaymentStatus) -> bytes:
+        """The signed notification of how the payment of ``invoice_code`` ended."""
         request, session = self.sessions[invoice_code]
-        payload: dict[str, Any] = {
-            "invoice_code": invoice_code,
-            "status": str(status),
-            "reference": session.reference,
-            "amount": request.amount.amount,
-            "currency": request.amount.currency,
-            "event_id": f"{session.reference}-{status}",
-        }
-        return json.dumps({**payload, "signature": self._sign(payload)}).encode()
-
-    def parse_notification(self, body: bytes | str | Mapping[str, Any]) -> PaymentEvent:
-        """Verify a notification's signature and read its event (``InvalidSignature``)."""
-        try:
-            data = dict(body) if isinstance(body, Mapping) else json.loads(body)
-            signature = data.pop("signature")
-            expected = self._sign(data)
-            if not isinstance(signature, str) or not hmac.compare_digest(signature, expected):
-                raise InvalidSignature("the notification's signature does not match")
-            return PaymentEvent(
-                invoice_code=str(data["invoice_code"]),
-                status=PaymentStatus(data["status"]),
-                reference=str(data["reference"]),
-                amount=Money(int(data["amount"]), str(data["currency"])),
-                event_id=str(data["event_id"]),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise InvalidSignature("the notification is not the fake gateway's") from None
+        return self.notification(
+            invoice_code, str(status), request.amount, reference=session.reference
+        )
 
 
-def fake_gateway_router(
+def fake_gateway_app(
     gateway: PaymentPageGateway, notify: Callable[[bytes], None], *, locale: str = "id_ID"
-) -> Router:
-    """The payment page's routes; ``notify(body)`` delivers a notification to the webhook."""
+) -> Litestar:
+    """The payment page, as a site of its own; ``notify(body)`` delivers a notification to
+    the app's webhook. (Its form posts are the gateway's, not the app's: the app answers only
+    JSON to a state-changing request, R-WEB-4.)"""
     env = page_environment()
 
     @get("/fake-gateway/{code:str}", sync_to_thread=False, include_in_schema=False)
@@ -132,28 +103,10 @@ def fake_gateway_router(
             return Response("unknown payment or outcome", status_code=400)
         # The notification goes over HTTP to this same app: send it from a worker thread so
         # the server stays free to answer it.
-        await anyio.to_thread.run_sync(notify, gateway.notification(code, status))
+        await anyio.to_thread.run_sync(notify, gateway.finish(code, status))
         return Redirect(gateway.return_url.format(code=code), status_code=303)
 
-    return Router(path="/", route_handlers=[payment_page, finish])
-
-
-def fake_webhook_router(billing: Billing, gateway: PaymentPageGateway) -> Router:
-    """``POST /webhooks/fake``: verify the notification and apply it (200, or 401)."""
-
-    @post("/webhooks/fake", include_in_schema=False, status_code=200)
-    async def webhook(request: Request[Any, Any, Any]) -> Response[str]:
-        return await anyio.to_thread.run_sync(apply, await request.body())
-
-    def apply(body: bytes) -> Response[str]:
-        try:
-            event = gateway.parse_notification(body)
-        except InvalidSignature as error:
-            return Response(str(error), status_code=401)
-        billing.apply_payment(event)
-        return Response("ok", media_type=MediaType.TEXT)
-
-    return Router(path="/", route_handlers=[webhook])
+    return Litestar(route_handlers=[payment_page, finish])
 
 
 def http_notifier(url: str) -> Callable[[bytes], None]:
@@ -169,10 +122,4 @@ def http_notifier(url: str) -> Callable[[bytes], None]:
     return notify
 
 
-__all__ = [
-    "OUTCOMES",
-    "PaymentPageGateway",
-    "fake_gateway_router",
-    "fake_webhook_router",
-    "http_notifier",
-]
+__all__ = ["OUTCOMES", "PaymentPageGateway", "fake_gateway_app", "http_notifier"]

@@ -12,7 +12,11 @@ adds no state-changing route a cross-site form could post to (R-WEB-4).
   :func:`subkit.web.page.parse_order`);
 - ``GET /page/rows/{list}?cursor=``: more rows of a history, the next cursor in the
   ``X-Subkit-Next-Cursor`` header;
-- ``GET /static/subkit/...``: the stylesheet and script.
+- ``GET /static/subkit/{subkit.css,subkit.js}``: the stylesheet and script.
+
+:func:`page_handlers` gives the route handlers :func:`subkit.web.create_app` mounts (they
+take its ``account``); :func:`page_router` wraps them for a host's own Litestar app, with
+the host's ``authenticate``.
 """
 
 from __future__ import annotations
@@ -30,13 +34,15 @@ try:
     from litestar.di import NamedDependency, Provide
     from litestar.enums import MediaType
     from litestar.exceptions import NotAuthorizedException
-    from litestar.static_files import create_static_files_router
+    from litestar.handlers import HTTPRouteHandler
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise MissingExtra("the page needs Litestar: pip install 'subkit[web]'", extra="web") from error
 
 #: The cookie that remembers the page's language.
 LANG_COOKIE = "subkit_lang"
 NEXT_CURSOR = "X-Subkit-Next-Cursor"
+#: The page's static files and their types: nothing else is served from the folder.
+STATIC_FILES = {"subkit.css": "text/css; charset=utf-8", "subkit.js": "text/javascript; charset=utf-8"}
 
 Authenticate = Callable[[Any], "str | None"]
 #: The signed-in account: the app's ``account`` dependency (``create_app`` provides it).
@@ -54,27 +60,20 @@ def _refused(error: SubkitError) -> Response[str]:
     return Response(str(error), status_code=error.http_status, media_type=MediaType.TEXT)
 
 
-def page_router(page: SubscriptionPage, authenticate: Authenticate | None = None) -> Router:
-    """The page's routes, for the signed-in account (R-WEB-1).
-
-    Mounted in :func:`subkit.web.create_app` they use its ``account`` dependency; a host
-    mounting them in its own Litestar app passes ``authenticate(request) -> account_id``
-    (``None`` or an empty id answers 401).
-    """
+def page_handlers(page: SubscriptionPage) -> list[HTTPRouteHandler]:
+    """The page's route handlers, for the app's signed-in ``account`` (R-WEB-1)."""
 
     def lang(request: Request[Any, Any, Any]) -> str:
         return page.locale(request.query_params.get("lang") or request.cookies.get(LANG_COOKIE))
 
     @get("/", sync_to_thread=True, include_in_schema=False)
     def index(request: Request[Any, Any, Any], account: AccountDep) -> Response[str]:
-        account_id = account
         locale = lang(request)
-        cursors = {name: request.query_params.get(name) for name in LISTS}
         try:
             html = page.render(
-                account_id,
+                account,
                 locale=locale,
-                cursors=cursors,
+                cursors={name: request.query_params.get(name) for name in LISTS},
                 invoice=request.query_params.get("invoice"),
                 base=_base(request),
             )
@@ -116,23 +115,34 @@ def page_router(page: SubscriptionPage, authenticate: Authenticate | None = None
         headers = {NEXT_CURSOR: next_cursor} if next_cursor else {}
         return Response(html, media_type=MediaType.HTML, headers=headers)
 
-    static = create_static_files_router(
-        path="/static/subkit", directories=[STATIC / "subkit"], include_in_schema=False
-    )
-    dependencies = {}
-    if authenticate is not None:
-        signed_in = authenticate
+    @get("/static/subkit/{name:str}", sync_to_thread=False, include_in_schema=False)
+    def static(request: Request[Any, Any, Any]) -> Response[bytes]:
+        name = str(request.path_params["name"])
+        if name not in STATIC_FILES:
+            return Response(b"not found", status_code=404, media_type=MediaType.TEXT)
+        content = (STATIC / "subkit" / name).read_bytes()
+        return Response(
+            content, media_type=STATIC_FILES[name], headers={"Cache-Control": "max-age=300"}
+        )
 
-        def account(request: Request[Any, Any, Any]) -> str:
-            found = signed_in(request)
-            if not isinstance(found, str) or not found:
-                raise NotAuthorizedException(detail="no signed-in account")
-            return found
+    return [index, summary, rows, static]
 
-        dependencies["account"] = Provide(account, sync_to_thread=True)
+
+def page_router(page: SubscriptionPage, authenticate: Authenticate) -> Router:
+    """The page's routes for a host's own Litestar app: ``authenticate(request) ->
+    account_id`` names the signed-in account (``None`` or an empty id answers 401)."""
+
+    def account(request: Request[Any, Any, Any]) -> str:
+        found = authenticate(request)
+        if not isinstance(found, str) or not found:
+            raise NotAuthorizedException(detail="no signed-in account")
+        return found
+
     return Router(
-        path="/", route_handlers=[index, summary, rows, static], dependencies=dependencies
+        path="/",
+        route_handlers=page_handlers(page),
+        dependencies={"account": Provide(account, sync_to_thread=True)},
     )
 
 
-__all__ = ["LANG_COOKIE", "NEXT_CURSOR", "page_router"]
+__all__ = ["LANG_COOKIE", "NEXT_CURSOR", "STATIC_FILES", "page_handlers", "page_router"]

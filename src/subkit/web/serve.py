@@ -8,32 +8,22 @@ demo account (a host's own reads its session). :func:`run` serves it with uvicor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from subkit.errors import AccountExists, MissingExtra
+from subkit.errors import AccountExists
 from subkit.invoice import BillingProfile, PaymentStatus
 from subkit.plans import Catalogue
 from subkit.ports import Clock, PaymentEvent
 from subkit.service import Billing
-from subkit.web.fake_pay import (
-    PaymentPageGateway,
-    fake_gateway_router,
-    fake_webhook_router,
-    http_notifier,
-)
-from subkit.web.page import SubscriptionPage
-from subkit.web.page_routes import page_router
+from subkit.web.app import create_app
+from subkit.web.fake_pay import PaymentPageGateway, fake_gateway_app, http_notifier
 
-try:
-    from litestar import Litestar
-except ImportError as error:  # pragma: no cover - exercised only without the extra
-    raise MissingExtra(
-        "subkit serve needs Litestar: pip install 'subkit[web]'", extra="web"
-    ) from error
+#: An ASGI application.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 DEMO_ACCOUNT = "demo"
 DEMO_PROFILE = BillingProfile("Toko Maju", "owner@tokomaju.example", "Jl. Melati 7, Bandung")
@@ -45,7 +35,7 @@ DEMO_REPLIES = 24
 class Served:
     """What :func:`build` made: the ASGI app and the pieces behind it."""
 
-    app: Litestar
+    app: ASGIApp
     billing: Billing
     gateway: PaymentPageGateway
     close: Callable[[], None]
@@ -95,20 +85,29 @@ def build(
     gateway = PaymentPageGateway(base_url, return_url=base_url + "/?invoice={code}")
     billing = Billing(catalogue or Catalogue.default(), store, gateway, clock=clock)
     seed_demo(billing)
-    page = SubscriptionPage(billing)
-    who = authenticate or (lambda request: DEMO_ACCOUNT)
-    app = Litestar(
-        route_handlers=[
-            page_router(page, who),
-            fake_gateway_router(
-                gateway,
-                notify or http_notifier(base_url + "/webhooks/fake"),
-                locale=billing.catalogue.policy.locale,
-            ),
-            fake_webhook_router(billing, gateway),
-        ],
+    api = create_app(
+        billing,
+        authenticate=authenticate or (lambda request: DEMO_ACCOUNT),
+        gateways={"fake": gateway},
     )
-    return Served(app, billing, gateway, store.close)
+    pay = fake_gateway_app(
+        gateway,
+        notify or http_notifier(base_url + "/webhooks/fake"),
+        locale=billing.catalogue.policy.locale,
+    )
+    return Served(_beside(api, pay, "/fake-gateway/"), billing, gateway, store.close)
+
+
+def _beside(app: ASGIApp, other: ASGIApp, prefix: str) -> ASGIApp:
+    """``app``, with the requests under ``prefix`` sent to ``other`` (another site)."""
+
+    async def both(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and str(scope["path"]).startswith(prefix):
+            await other(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return both
 
 
 def run(*, db: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
