@@ -42,7 +42,10 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 LANG_COOKIE = "subkit_lang"
 NEXT_CURSOR = "X-Subkit-Next-Cursor"
 #: The page's static files and their types: nothing else is served from the folder.
-STATIC_FILES = {"subkit.css": "text/css; charset=utf-8", "subkit.js": "text/javascript; charset=utf-8"}
+STATIC_FILES = {
+    "subkit.css": "text/css; charset=utf-8",
+    "subkit.js": "text/javascript; charset=utf-8",
+}
 
 Authenticate = Callable[[Any], "str | None"]
 #: The signed-in account: the app's ``account`` dependency (``create_app`` provides it).
