@@ -422,6 +422,10 @@ def test_stop_an_addon_with_ya_stop(page: Any, site: Site) -> None:
     row.get_by_text("berhenti pada").wait_for()
     assert "2 berhenti pada 10 Feb 2026" in row.inner_text()
     assert site.served.billing.addons(DEMO_ACCOUNT)[0].stopping == 2
+    history = page.locator("#addon-history tbody tr")
+    assert history.count() == 2  # newest first: the stop, then the purchase
+    assert "Dihentikan" in history.nth(0).inner_text()
+    assert "Dibeli" in history.nth(1).inner_text()
 
 
 def test_unsubscribe_with_yes_then_resume(page: Any, site: Site, tmp_path: Path) -> None:
@@ -484,3 +488,20 @@ def test_an_invoice_downloads_as_pdf(page: Any, site: Site) -> None:
     saved = download.value
     assert saved.suggested_filename.endswith(".pdf")
     assert Path(saved.path()).read_bytes().startswith(b"%PDF")
+
+
+def test_a_pending_invoice_is_paid_from_the_list(page: Any, site: Site) -> None:
+    """Invoices: a pending invoice's More has Pay, which reopens its payment page."""
+    page.goto(site.url + "/?lang=en")
+    page.get_by_label("Amount (IDR)").fill("15000")
+    page.get_by_role("button", name="Continue To Payment").click()
+    page.wait_for_url(re.compile(r"/fake-gateway/"))
+    code = page.url.rsplit("/", 1)[1]
+    page.goto(site.url + "/?lang=en")  # left without paying
+    row = page.locator(f"tr[data-invoice='{code}']")
+    assert "Pending" in row.inner_text()
+    row.get_by_text(f"Details of {code}").click()
+    row.get_by_role("button", name=f"Pay {code}").click()
+    assert pay_on_the_gateway(page, site, "^Pay") == code
+    assert "Paid" in page.locator(f"tr[data-invoice='{code}']").inner_text()
+    assert site.served.billing.invoice(DEMO_ACCOUNT, code).status == "paid"
