@@ -188,7 +188,7 @@ class TestTheOrderSummary:
         checkout = demo.billing.change_plan(DEMO_ACCOUNT, "pro")
         assert checkout.invoice is not None and checkout.payment is not None
         event = demo.gateway.parse_notification(
-            demo.gateway.finish(checkout.invoice.code, PaymentStatus.PAID)
+            demo.gateway.notification(checkout.invoice.code, PaymentStatus.PAID)
         )
         assert event is not None
         demo.billing.apply_payment(event)
@@ -258,7 +258,7 @@ class TestTheFakeGateway:
         checkout = demo.billing.top_up(DEMO_ACCOUNT, "broadcast", 20_000)
         assert checkout.invoice is not None
         event = demo.gateway.parse_notification(
-            demo.gateway.finish(checkout.invoice.code, PaymentStatus.EXPIRED)
+            demo.gateway.notification(checkout.invoice.code, PaymentStatus.EXPIRED)
         )
         assert event is not None
         assert event.status is PaymentStatus.EXPIRED and event.amount.amount == 20_000
@@ -268,7 +268,7 @@ class TestTheFakeGateway:
 def pay_with_the_gateway(site: Served, checkout: Any) -> None:
     assert checkout.invoice is not None
     event = site.gateway.parse_notification(
-        site.gateway.finish(checkout.invoice.code, PaymentStatus.PAID)
+        site.gateway.notification(checkout.invoice.code, PaymentStatus.PAID)
     )
     assert event is not None
     site.billing.apply_payment(event)

@@ -135,7 +135,9 @@ def test_the_overview_in_indonesian_then_english(page: Any, site: Site, tmp_path
 def pay_now(site: Site, checkout: Any) -> None:
     """Pay a checkout as the fake gateway's notification would (no page involved)."""
     gateway = site.served.gateway
-    event = gateway.parse_notification(gateway.finish(checkout.invoice.code, PaymentStatus.PAID))
+    event = gateway.parse_notification(
+        gateway.notification(checkout.invoice.code, PaymentStatus.PAID)
+    )
     assert event is not None
     site.served.billing.apply_payment(event)
 

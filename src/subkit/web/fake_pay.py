@@ -4,24 +4,28 @@
 send the buyer to a page of this app (``GET /fake-gateway/{code}``) instead of a real
 gateway's. There a person pays, fails or lets the invoice expire; the page then does what a
 real gateway does: it POSTs a signed notification to the app's webhook (server to server,
-over HTTP), and sends the buyer back to the return address. The webhook verifies the
-signature with :meth:`PaymentPageGateway.parse_notification`, as it would a Midtrans or
-Xendit notification, and applies the event with ``Billing.apply_payment``.
+over HTTP), and sends the buyer back to the return address. The webhook
+(``create_app(..., gateways={"fake": gateway})``) verifies the signature with
+:meth:`PaymentPageGateway.parse_notification`, as it would a Midtrans notification, and
+applies the event.
 
 Nothing here talks to another site: the notification goes to the app's own address.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
-from subkit.errors import MissingExtra
+from subkit.errors import InvalidSignature, MissingExtra
 from subkit.invoice import PaymentStatus
-from subkit.money import format_money
-from subkit.ports import PaymentRequest, PaymentSession
+from subkit.money import Money, format_money
+from subkit.ports import PaymentEvent, PaymentRequest, PaymentSession
 from subkit.testing import FakeGateway
 from subkit.web.page import page_environment
 
@@ -44,19 +48,18 @@ OUTCOMES = {
 class PaymentPageGateway(FakeGateway):
     """A fake gateway whose buyers pay on a page of the app itself.
 
-    Its notifications are :class:`~subkit.testing.FakeGateway`'s, signed with its secret;
-    ``create_app(..., gateways={"fake": gateway})`` serves their webhook.
-
     Args:
         base_url: where the app is served (``http://127.0.0.1:8000``); the payment page is
             ``{base_url}/fake-gateway/{code}``.
         return_url: where the payment page sends the buyer back, ``{code}`` filled in.
+        secret: the key notifications are signed with (HMAC-SHA256).
     """
 
     def __init__(self, base_url: str, *, return_url: str, secret: str = "subkit-demo") -> None:
-        super().__init__(secret=secret)
+        super().__init__()
         self.base_url = base_url.rstrip("/")
         self.return_url = return_url
+        self._secret = secret.encode()
         self.sessions: dict[str, tuple[PaymentRequest, PaymentSession]] = {}
 
     def create_payment(self, request: PaymentRequest) -> PaymentSession:
@@ -67,12 +70,40 @@ class PaymentPageGateway(FakeGateway):
         self.sessions[request.invoice_code] = (request, session)
         return session
 
-    def finish(self, invoice_code: str, status: PaymentStatus) -> bytes:
-        """The signed notification of how the payment of ``invoice_code`` ended."""
+    def _sign(self, payload: Mapping[str, Any]) -> str:
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
+
+    def notification(self, invoice_code: str, status: PaymentStatus) -> bytes:
+        """The signed body the gateway POSTs to the webhook when a payment ends."""
         request, session = self.sessions[invoice_code]
-        return self.notification(
-            invoice_code, str(status), request.amount, reference=session.reference
-        )
+        payload: dict[str, Any] = {
+            "invoice_code": invoice_code,
+            "status": str(status),
+            "reference": session.reference,
+            "amount": request.amount.amount,
+            "currency": request.amount.currency,
+            "event_id": f"{session.reference}-{status}",
+        }
+        return json.dumps({**payload, "signature": self._sign(payload)}).encode()
+
+    def parse_notification(self, body: bytes | str | Mapping[str, Any]) -> PaymentEvent:
+        """Verify a notification's signature and read its event (``InvalidSignature``)."""
+        try:
+            data = dict(body) if isinstance(body, Mapping) else json.loads(body)
+            signature = data.pop("signature")
+            expected = self._sign(data)
+            if not isinstance(signature, str) or not hmac.compare_digest(signature, expected):
+                raise InvalidSignature("the notification's signature does not match")
+            return PaymentEvent(
+                invoice_code=str(data["invoice_code"]),
+                status=PaymentStatus(data["status"]),
+                reference=str(data["reference"]),
+                amount=Money(int(data["amount"]), str(data["currency"])),
+                event_id=str(data["event_id"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise InvalidSignature("the notification is not the fake gateway's") from None
 
 
 def fake_gateway_app(
@@ -103,7 +134,7 @@ def fake_gateway_app(
             return Response("unknown payment or outcome", status_code=400)
         # The notification goes over HTTP to this same app: send it from a worker thread so
         # the server stays free to answer it.
-        await anyio.to_thread.run_sync(notify, gateway.finish(code, status))
+        await anyio.to_thread.run_sync(notify, gateway.notification(code, status))
         return Redirect(gateway.return_url.format(code=code), status_code=303)
 
     return Litestar(route_handlers=[payment_page, finish])
