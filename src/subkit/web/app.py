@@ -31,6 +31,8 @@ from litestar.types import Guard
 import subkit
 from subkit.service import Billing
 from subkit.web.internal import INTERNAL_ROUTES
+from subkit.web.page import SubscriptionPage
+from subkit.web.page_routes import page_handlers
 from subkit.web.problems import EXCEPTION_HANDLERS
 from subkit.web.routes import ROUTES
 from subkit.web.schemas import SubkitSchemaPlugin
@@ -213,8 +215,9 @@ def create_app(
     *,
     authenticate: Authenticate,
     gateways: Mapping[str, Any] | None = None,
+    page: SubscriptionPage | bool = True,
 ) -> Litestar:
-    """The account's HTTP API as an ASGI app (R-WEB-1).
+    """The account's HTTP API as an ASGI app (R-WEB-1), with the reference page at ``GET /``.
 
     Args:
         billing: the facade every route calls.
@@ -223,8 +226,14 @@ def create_app(
             answers 401. No route takes an account id from the client.
         gateways: a gateway per name (``{"midtrans": MidtransGateway(...)}``); a webhook
             route ``POST /webhooks/<name>`` is served for each.
+        page: the reference Settings > Subscription page (R-WEB-5): ``True`` serves subkit's,
+            a :class:`~subkit.web.page.SubscriptionPage` the host's (its own templates),
+            ``False`` none (docs/page.md).
     """
     handlers = [*ROUTES, *webhook_routes(billing, gateways or {})]
+    if page is not False:
+        chosen = page if isinstance(page, SubscriptionPage) else SubscriptionPage(billing)
+        handlers += page_handlers(chosen)
     return _build(handlers, billing, _authentication(authenticate, "account"), "subkit")
 
 
