@@ -24,6 +24,7 @@ from bench import (
     history,
     quote,
     read_latency,
+    volume,
 )
 from bench._common import Row, Section, fmt, machine, now_text
 
@@ -38,6 +39,8 @@ NAMES = (
     "history",
     "quote",
     "read_latency",
+    "batched_charges",
+    "usage_summary",
 )
 
 
@@ -55,6 +58,12 @@ def plan(quick: bool) -> dict[str, Callable[[], Section]]:
             sizes=(10_000, 1_000_000), rounds=5 if not quick else 3, seconds=seconds / 2
         ),
         "quote": lambda: quote.run(rounds=rounds, seconds=seconds),
+        "batched_charges": lambda: volume.charges(rounds=rounds, seconds=seconds),
+        "usage_summary": lambda: volume.summary(
+            sizes=(10_000, 100_000 if quick else 1_000_000),
+            rounds=3 if quick else 5,
+            seconds=seconds / 2,
+        ),
         "read_latency": lambda: read_latency.run(
             size=sizes[1], rounds=2 if quick else 4, seconds=3.0 if quick else 8.0
         ),
@@ -156,6 +165,8 @@ _TITLES = {
     "History paging, SQLite": "bench.history",
     "Quote, in memory": "bench.quote",
     "Read latency, SQLite": "bench.read_latency",
+    "Batched charges, SQLite": "bench.volume",
+    "Usage summary, SQLite": "bench.volume",
 }
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import attrs
 
+from subkit import notices
 from subkit import subscription as subs
 from subkit import wallet as wallets
 from subkit.cycles import Period, zone
@@ -56,6 +57,12 @@ class Account:
     # unused part at the prices paid, not the catalogue's current ones (R-SUB-2).
     paid_lines: tuple[PaidLine, ...] = ()
     as_of: datetime | None = None  # the latest clock time a facade call wrote this account at
+    # Notices (R-VOL-4): when the next one is due (so the billing run finds the account), the
+    # paid-through date and smallest days of the reminders sent, and the paid-through date a
+    # renewal invoice was opened ahead for.
+    notice_at: datetime | None = None
+    reminded: tuple[datetime, int] | None = None
+    renewal_opened: datetime | None = None
     version: int = attrs.field(default=0, eq=False, metadata=INTERNAL)
 
     @property
@@ -68,6 +75,8 @@ class Account:
         times = [subs.next_event(self.subscription), *self.pending.values()]
         times.extend(lot.expires_at for lot in self.wallet.lots if lot.expires_at is not None)
         times.extend(hold.expires_at for hold in self.wallet.holds)
+        if self.notice_at is not None:
+            times.append(self.notice_at)
         return min(times)
 
 
@@ -147,6 +156,13 @@ def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp
         sub, pending = account.subscription, dict(account.pending)
         due_invoice = min(pending.items(), key=lambda item: (item[1], item[0]), default=None)
         step_at = subs.next_event(sub)
+        reminded, reminder = notices.remind(account, catalogue, min(until, step_at))
+        if reminder is not None:
+            # A paid plan's time runs out soon and the next period is unpaid (R-VOL-4).
+            events.append(reminder)
+            counts["reminder_sent"] += 1
+            account = reminded
+            continue
         due_hold = min(((r.expires_at, r.id) for r in account.wallet.holds), default=None)
         if (
             due_hold is not None
@@ -182,6 +198,7 @@ def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp
         entries.extend(change.entries)
         account = attrs.evolve(account, wallet=change.wallet)
     counts["balance_expired"] += sum(1 for e in entries if e.kind is wallets.EntryKind.EXPIRY)
+    account = notices.schedule(account, catalogue)
     return CatchUp(
         account=account,
         entries=tuple(entries),

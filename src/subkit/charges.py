@@ -19,10 +19,11 @@ from datetime import datetime
 
 import attrs
 
-from subkit import bounds
+from subkit import bounds, notices
 from subkit import wallet as wallets
 from subkit.account import Account
 from subkit.errors import InvalidArgument, InvalidQuantity, SubkitError
+from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord, fingerprint, replay
 from subkit.plans import Catalogue
 from subkit.serialize import from_record, to_record
@@ -124,6 +125,7 @@ class Charged:
     entries: tuple[LedgerEntry, ...]
     records: tuple[IdempotencyRecord, ...]
     results: tuple[Charge | SubkitError, ...]
+    events: tuple[DomainEvent, ...] = ()
 
 
 def charge_account(
@@ -145,6 +147,7 @@ def charge_account(
     entries: list[LedgerEntry] = []
     new: list[IdempotencyRecord] = []
     results: list[Charge | SubkitError] = []
+    events: list[DomainEvent] = []
     for request in requests:
         where = (scope(request.kind), request.key)
         print_ = request_fingerprint(request)
@@ -157,6 +160,9 @@ def charge_account(
         except SubkitError as refused:
             results.append(refused)
             continue
+        low = notices.low_balance(account.wallet, change.wallet, charge.balance, catalogue, at)
+        if low is not None:
+            events.append(low)
         account = attrs.evolve(account, wallet=change.wallet)
         entries.extend(change.entries)
         record = IdempotencyRecord(
@@ -165,7 +171,7 @@ def charge_account(
         known[where] = record
         new.append(record)
         results.append(charge)
-    return Charged(account, tuple(entries), tuple(new), tuple(results))
+    return Charged(account, tuple(entries), tuple(new), tuple(results), tuple(events))
 
 
 __all__ = [

@@ -161,6 +161,12 @@ class Policy:
     #: before a call is refused with ``InvalidTime``; within it the call is dated at the
     #: account's last change (R-CON-1).
     max_clock_skew_seconds: int = 300  # DEFAULT_CLOCK_SKEW_SECONDS
+    #: Notices (R-VOL-4): ``balance.low`` when a charge takes a balance below its threshold
+    #: (0: off); ``subscription.expiring`` this many days before ``paid_through``; the
+    #: renewal invoice opened by the billing run this many days ahead (0: off).
+    low_balance: dict[Balance, int] = attrs.field(factory=lambda: {b: 0 for b in Balance})
+    remind_before_days: tuple[int, ...] = (7, 3, 1)
+    renewal_invoice_days_before: int = 0
 
 
 @attrs.frozen
@@ -378,6 +384,9 @@ _TOP_KEYS = {"currency", "default_plan", "rates", "topup", "plans", "addons", "p
 _PLAN_KEYS = {"name", "rank", "price", "limits", "included"}
 _ADDON_KEYS = {"name", "adds", "price", "max_quantity", "plans"}
 _POLICY_KEYS = {
+    "low_balance",
+    "remind_before_days",
+    "renewal_invoice_days_before",
     "change_timing",
     "from_free",
     "grace_days",
@@ -763,7 +772,41 @@ class _Loader:
             invoice_code=str(invoice_code),
             tax=self.tax(table.get("tax")),
             max_clock_skew_seconds=self.clock_skew(table.get("max_clock_skew_seconds")),
+            low_balance=self.low_balance(table.get("low_balance")),
+            remind_before_days=self.reminders(table.get("remind_before_days")),
+            renewal_invoice_days_before=self.days(
+                table.get("renewal_invoice_days_before", 0), "policy.renewal_invoice_days_before"
+            ),
         )
+
+    def low_balance(self, value: Any) -> dict[Balance, int]:
+        raw = self.table(value, "policy.low_balance", {b.value for b in Balance})
+        found = {}
+        for b in Balance:
+            path = f"policy.low_balance.{b}"
+            amount = self.integer(raw.get(b.value, 0), path) or 0
+            if amount > 10**15:  # R-LIM-1
+                self.fail(path, "must be <= 10**15")
+            found[b] = amount
+        return found
+
+    def days(self, value: Any, path: str, *, minimum: int = 0) -> int:
+        days = self.integer(value, path, minimum=minimum)
+        if days is not None and days > 366:
+            self.fail(path, "must be <= 366")
+        return days or 0
+
+    def reminders(self, value: Any) -> tuple[int, ...]:
+        path = "policy.remind_before_days"
+        if value is None:
+            return Policy().remind_before_days
+        if not isinstance(value, list):
+            self.fail(path, "must be a list of days, e.g. [7, 3, 1]")
+            return ()
+        days = [self.days(day, f"{path}[{n}]", minimum=1) for n, day in enumerate(value)]
+        if len(set(days)) != len(days):
+            self.fail(path, "must not repeat a day")
+        return tuple(sorted(set(days), reverse=True))
 
     def clock_skew(self, value: Any) -> int:
         path = "policy.max_clock_skew_seconds"

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import attrs
 
 from subkit import account as accounts
-from subkit import bounds, charges, lifecycle, quotes, reads, settlement, views
+from subkit import bounds, charges, lifecycle, notices, quotes, reads, settlement, views
 from subkit import checkout as checkouts
 from subkit import subscription as subs
 from subkit import wallet as wallets
@@ -407,6 +407,7 @@ class Billing:
         entries: Sequence[LedgerEntry],
     ) -> Account:
         self._append(unit, account, entries)
+        account = notices.schedule(account, self.catalogue)
         as_of = now if account.as_of is None else max(account.as_of, now)
         saved = attrs.evolve(account, version=account.version + 1, as_of=as_of)
         unit.update_account(saved)
@@ -439,7 +440,7 @@ class Billing:
                 raise AccountExists(f"account {account_id!r} already exists", account_id=account_id)
             now = self._now()
             account, entries = accounts.open_account(account_id, self.catalogue, now, tz)
-            unit.add_account(attrs.evolve(account, as_of=now))
+            unit.add_account(notices.schedule(attrs.evolve(account, as_of=now), self.catalogue))
             self._append(unit, account, entries)
             out.events.append(
                 make_event(account_id, now, SubscriptionOpened(account.subscription.plan))
@@ -664,6 +665,7 @@ class Billing:
             charged = charges.charge_account(
                 account, self.catalogue, [request for _, request in mine], now, records
             )
+            out.events.extend(charged.events)
             if charged.records:
                 self._save(unit, now, charged.account, charged.entries)
                 for record in charged.records:
@@ -736,6 +738,11 @@ class Billing:
             if earlier is not None:
                 return from_record(Charge, earlier)
             change, charge = wallets.settle_hold(account.wallet, hold_id, sent, now)
+            low = notices.low_balance(
+                account.wallet, change.wallet, charge.balance, self.catalogue, now
+            )
+            if low is not None:
+                out.events.append(low)
             self._save(unit, now, attrs.evolve(account, wallet=change.wallet), change.entries)
             unit.put_record(
                 IdempotencyRecord(account_id, "settle", hold_id, print_, to_record(charge))
@@ -1286,6 +1293,8 @@ class Billing:
         processed = 0
         while (claimed := self._advance_next(until, unchanged)) is not None:
             account_id, caught = claimed
+            if caught.pop("renewal_due", 0):
+                caught = {**caught, **self._renew_ahead(account_id)}
             if caught:
                 counts.update(caught)
                 touched.append(account_id)
@@ -1359,12 +1368,36 @@ class Billing:
             if account is None:
                 return None
             caught = accounts.catch_up(account, self.catalogue, until)
-            if caught.account is account:
-                return account.account_id, {}
-            self._apply_catch_up(unit, account, caught, out, until)
-            return account.account_id, dict(caught.counts)
+            saved = account
+            counts = dict(caught.counts)
+            if caught.account is not account:
+                saved = self._apply_catch_up(unit, account, caught, out, until)
+            opening = notices.renewal_at(saved, self.catalogue)
+            if opening is not None and opening <= until:
+                counts["renewal_due"] = 1
+            return account.account_id, counts
 
         return self._write(work)
+
+    def _renew_ahead(self, account_id: str) -> dict[str, int]:
+        """Open the renewal invoice ahead (policy.renewal_invoice_days_before, R-VOL-4), once
+        per paid-through date: the key makes a repeated run find the same checkout."""
+        paid_through = self.subscription(account_id).paid_through
+        key = f"renewal-ahead/{paid_through.isoformat()}"
+        counts: dict[str, int] = {}
+        try:
+            checkout = self.renew(account_id, idempotency_key=key)
+            if checkout.invoice is not None:
+                counts["renewal_invoice_opened"] = 1
+        except SubkitError as refused:  # not renewable now: do not try again this period
+            log.info("renewal of %s not opened ahead: %s", account_id, refused.code)
+
+        def mark(unit: UnitOfWork, out: _Outcome) -> None:
+            account, now = self._load(unit, account_id, out)
+            self._save(unit, now, attrs.evolve(account, renewal_opened=paid_through), ())
+
+        self._write(mark)
+        return counts
 
 
 __all__ = ["Balances", "Billing", "Checkout", "PaymentEvent", "RunReport", "SystemClock"]

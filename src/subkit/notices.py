@@ -1,0 +1,123 @@
+"""Notices a host sends its customers (R-VOL-4): a balance running low, a paid plan about to
+run out, and the renewal invoice the billing run opens ahead.
+
+Pure: each reads an account (or a wallet before and after a charge) and the catalogue's
+policy, and says what to publish, or what is due when. The catch-up sends the reminders, the
+charges the low-balance notices; the service opens renewal invoices in the billing run.
+
+- ``policy.low_balance`` (per balance, 0 = off): ``balance.low`` when a charge takes the
+  balance from at least the threshold to below it, so once per crossing; a credit that brings
+  it back up arms it again.
+- ``policy.remind_before_days`` (default ``[7, 3, 1]``): ``subscription.expiring`` that many
+  days before ``paid_through`` (same wall-clock time in the account's timezone) for an active
+  paid plan whose next period is not paid. A billing run that comes late sends only the
+  latest reminder due, never a stale "7 days left" next to "1 day left".
+- ``policy.renewal_invoice_days_before`` (0 = off): from that many days before
+  ``paid_through`` the billing run opens the renewal invoice (with its payment session), once
+  per paid-through date.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import attrs
+from dateutil.relativedelta import relativedelta
+
+from subkit.cycles import zone
+from subkit.events import BalanceLow, DomainEvent, SubscriptionExpiring, make_event
+from subkit.money import Money
+from subkit.plans import Catalogue
+from subkit.subscription import Subscription, SubscriptionStatus
+from subkit.wallet import Balance, Wallet
+
+if TYPE_CHECKING:  # account imports this module: the catch-up sends the reminders
+    from subkit.account import Account
+
+
+def low_balance(
+    before: Wallet, after: Wallet, balance: Balance, catalogue: Catalogue, at: datetime
+) -> DomainEvent | None:
+    """``balance.low`` when a charge took ``balance`` below its threshold, else ``None``."""
+    threshold = catalogue.policy.low_balance.get(balance, 0)
+    if threshold <= 0:
+        return None
+    was, left = before.balance(balance), after.balance(balance)
+    if was.amount >= threshold > left.amount:
+        facts = BalanceLow(balance, left, Money(threshold, after.currency))
+        return make_event(after.account_id, at, facts)
+    return None
+
+
+def _renewable(sub: Subscription, catalogue: Catalogue) -> bool:
+    # An active paid plan whose paid time ends with this period: the next one is not paid.
+    return (
+        sub.status is SubscriptionStatus.ACTIVE
+        and not catalogue.plan(sub.plan).is_free
+        and not sub.paid_ahead
+    )
+
+
+def _before_end(sub: Subscription, days: int) -> datetime:
+    end = sub.paid_through.astimezone(zone(sub.timezone))
+    return max(end - relativedelta(days=days), sub.current_period.start)
+
+
+def reminders(account: Account, catalogue: Catalogue) -> list[tuple[int, datetime]]:
+    """The reminders still to send for the current paid-through date: ``(days, at)``."""
+    sub = account.subscription
+    if not _renewable(sub, catalogue):
+        return []
+    sent = account.reminded
+    return [
+        (days, _before_end(sub, days))
+        for days in catalogue.policy.remind_before_days
+        if sent is None or sent[0] != sub.paid_through or days < sent[1]
+    ]
+
+
+def remind(
+    account: Account, catalogue: Catalogue, until: datetime
+) -> tuple[Account, DomainEvent | None]:
+    """Send the latest reminder due at ``until``, if any, and mark the earlier ones sent."""
+    due = [(days, at) for days, at in reminders(account, catalogue) if at <= until]
+    if not due:
+        return account, None
+    days, at = min(due)
+    sub = account.subscription
+    event = make_event(
+        account.account_id, at, SubscriptionExpiring(sub.plan, sub.paid_through, days)
+    )
+    return attrs.evolve(account, reminded=(sub.paid_through, days)), event
+
+
+def renewal_at(account: Account, catalogue: Catalogue) -> datetime | None:
+    """When the billing run opens the renewal invoice ahead, or ``None`` (off, not renewable,
+    already opened for this paid-through date, or one is open)."""
+    days = catalogue.policy.renewal_invoice_days_before
+    sub = account.subscription
+    if (
+        days <= 0
+        or not _renewable(sub, catalogue)
+        or sub.renewal_invoice is not None
+        or account.renewal_opened == sub.paid_through
+    ):
+        return None
+    return _before_end(sub, days)
+
+
+def schedule(account: Account, catalogue: Catalogue) -> Account:
+    """The account with ``notice_at``, its next notice, up to date (the same object when it
+    already is), so the billing run finds it through the due index."""
+    times = [at for _, at in reminders(account, catalogue)]
+    opening = renewal_at(account, catalogue)
+    if opening is not None:
+        times.append(opening)
+    notice_at = min(times, default=None)
+    if notice_at == account.notice_at:
+        return account
+    return attrs.evolve(account, notice_at=notice_at)
+
+
+__all__ = ["low_balance", "remind", "reminders", "renewal_at", "schedule"]
