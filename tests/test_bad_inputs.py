@@ -19,6 +19,7 @@ from subkit.errors import (
     AccountNotFound,
     InvalidAmount,
     InvalidArgument,
+    InvalidCursor,
     InvalidQuantity,
     NaiveDatetime,
     SubkitError,
@@ -565,6 +566,55 @@ def text_cases() -> list[Case]:
     return cases
 
 
+def cursor_cases() -> list[Case]:
+    """R-LIM-4: a malformed, tampered or foreign cursor is InvalidCursor naming "cursor" (the
+    issue's forged history cursor crashed the SQLite store)."""
+    import base64
+
+    old_style = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|9223372036854775808")
+    bad: list[tuple[str, object]] = [
+        ("garbage", "garbage"),
+        ("int", 123),
+        ("list", ["c1"]),
+        ("old-format-huge-seq", old_style.decode().rstrip("=")),
+        ("huge-numbers", f"c1.{2**63}.{2**63}.{'0' * 32}"),
+        ("unchecked", "c1.1.2.00000000000000000000000000000000"),
+        ("surrogate", "c1.\ud800"),
+        ("long", "c1." + "1" * 500),
+    ]
+    cases: list[Case] = []
+    for value_name, value in bad:
+        for name, call in [
+            ("usage_history", lambda b, v: b.usage_history(ACCOUNT, cursor=v)),
+            ("topup_history", lambda b, v: b.topup_history(ACCOUNT, cursor=v)),
+            ("invoices", lambda b, v: b.invoices(ACCOUNT, cursor=v)),
+            ("event_feed", lambda b, v: b.event_feed(ACCOUNT, cursor=v)),
+        ]:
+            cases.append(
+                Case(f"{name}-cursor-{value_name}", _bind(call, value), InvalidCursor, "cursor")
+            )
+
+    def foreign_ledger(b: Billing) -> object:
+        cursor = b.usage_history(ACCOUNT, balance="conversation", limit=1).next_cursor
+        assert cursor is not None
+        return b.usage_history(ACCOUNT, limit=1, cursor=cursor)
+
+    def foreign_invoices(b: Billing) -> object:
+        cursor = b.invoices(ACCOUNT, type="top_up", limit=1).next_cursor
+        assert cursor is not None
+        return b.invoices(ACCOUNT, limit=1, cursor=cursor)
+
+    def ledger_to_invoices(b: Billing) -> object:
+        return b.invoices(ACCOUNT, cursor=b.usage_history(ACCOUNT, limit=1).next_cursor)
+
+    cases += [
+        Case("usage_history-cursor-another-query", foreign_ledger, InvalidCursor, "cursor"),
+        Case("invoices-cursor-another-query", foreign_invoices, InvalidCursor, "cursor"),
+        Case("invoices-cursor-another-list", ledger_to_invoices, InvalidCursor, "cursor"),
+    ]
+    return cases
+
+
 def other_cases() -> list[Case]:
     return [
         Case("check_limit-resource", lambda b: b.check_limit(ACCOUNT, "seats", 1), InvalidQuantity),
@@ -599,6 +649,7 @@ CASES: list[Case] = [
     *quantity_cases(),
     *choice_cases(),
     *text_cases(),
+    *cursor_cases(),
     *other_cases(),
 ]
 

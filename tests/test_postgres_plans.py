@@ -20,9 +20,10 @@ import pytest
 from stores import PG_DSN, pg_schema
 from subkit.contract import event, make_account, make_entry, make_invoice
 from subkit.invoice import InvoiceStatus, InvoiceType
+from subkit.paging import instant_us, ledger_query
 from subkit.stores import postgres
 from subkit.stores.postgres import PostgresStore
-from subkit.wallet import Balance, EntryKind, encode_cursor
+from subkit.wallet import Balance, EntryKind
 
 pytestmark = pytest.mark.slow
 
@@ -173,9 +174,14 @@ def test_a_history_page_reads_one_index_range(
     index: str,
 ) -> None:
     middle = T0 + timedelta(seconds=LEDGER_ROWS // 2)
+    query = ledger_query("acct-1", balance=balance, kind=kind, since=None, until=None)
     calls: list[dict[str, Any]] = [
         {"since": None, "until": None, "cursor": None},
-        {"since": None, "until": None, "cursor": encode_cursor(middle, LEDGER_ROWS // 2)},
+        {
+            "since": None,
+            "until": None,
+            "cursor": query.encode(instant_us(middle), LEDGER_ROWS // 2),
+        },
         {"since": T0 + timedelta(days=2), "until": middle, "cursor": None},
     ]
     for call in calls:

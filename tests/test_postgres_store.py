@@ -458,9 +458,10 @@ def test_an_integer_beyond_bigint_is_a_store_error(store: PostgresStore) -> None
 
 def test_a_cursor_past_until_pages_from_until(store: PostgresStore) -> None:
     """The stricter upper bound wins: a cursor later than ``until`` reads from ``until``."""
-    from subkit.wallet import encode_cursor
+    from subkit.paging import instant_us, ledger_query
 
     days = [datetime(2025, 1, d, tzinfo=UTC) for d in (2, 3, 4, 5)]
+    query = ledger_query("acme", balance=None, kind=None, since=None, until=days[2])
     with store.transaction() as unit:
         unit.add_account(make_account("acme"))
         unit.append_entries([make_entry("acme", n, day) for n, day in enumerate(days, 1)])
@@ -472,7 +473,7 @@ def test_a_cursor_past_until_pages_from_until(store: PostgresStore) -> None:
             since=None,
             until=days[2],
             limit=10,
-            cursor=encode_cursor(days[3], 4),
+            cursor=query.encode(instant_us(days[3]), 4),
         )
     assert [e.seq for e in page.items] == [2, 1]
 

@@ -26,12 +26,13 @@ from subkit.contract import make_account, make_entry
 from subkit.errors import StoreError
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import BillingProfile, PaymentStatus
+from subkit.paging import event_query, instant_us, ledger_query
 from subkit.plans import Catalogue
 from subkit.service import Billing, PaymentEvent
 from subkit.stores import sqlite as sqlite_module
 from subkit.stores.sqlite import SqliteStore
 from subkit.testing import FakeGateway, FixedClock
-from subkit.wallet import Balance, EntryKind, LedgerEntry, encode_cursor
+from subkit.wallet import Balance, EntryKind, LedgerEntry
 
 T0 = datetime(2025, 1, 10, 3, tzinfo=UTC)
 SPAWN = multiprocessing.get_context("spawn")
@@ -343,7 +344,8 @@ def test_a_history_page_reads_a_page_of_rows_not_the_history(
     cursor = None
     if deep:  # half way down the history
         middle = HISTORY // 2
-        cursor = encode_cursor(T0 + timedelta(seconds=middle // 3), middle)
+        query = ledger_query("big", balance=None, kind=kind, since=None, until=None)
+        cursor = query.encode(instant_us(T0 + timedelta(seconds=middle // 3)), middle)
     items, steps, statements = _page_cost(big_history, kind=kind, cursor=cursor)
     top = HISTORY // 2 if deep else HISTORY
     wanted = [
@@ -580,7 +582,7 @@ def test_every_outbox_read_is_an_index_range(tmp_path: Path) -> None:
                 unit.claim_events(
                     owner="x", now=now, lease_until=now + timedelta(minutes=1), limit=10
                 ),
-                unit.event_page("acct-1", cursor="3", limit=5),
+                unit.event_page("acct-1", cursor=event_query("acct-1").encode(3), limit=5),
                 unit.prune_events(now, limit=10),
             ),
         )

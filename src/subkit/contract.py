@@ -33,7 +33,13 @@ import pytest
 from subkit import account as accounts
 from subkit.account import Account
 from subkit.cycles import Interval, Period
-from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
+from subkit.errors import (
+    AccountExists,
+    ConcurrencyConflict,
+    InvalidArgument,
+    InvalidCursor,
+    StoreError,
+)
 from subkit.events import DomainEvent, InvoiceCreated, make_event
 from subkit.fakes import FakeGateway, FixedClock, RecordingSink
 from subkit.idempotency import IdempotencyRecord
@@ -665,6 +671,64 @@ class StoreContract:
         assert seen == newest_first(entries)
         with store.transaction() as unit:
             assert [e.seq for e in ledger(unit, "acme")][:2] == [10, 11]
+
+    # -- cursors (R-LIM-4) --------------------------------------------------------------------
+
+    def test_a_cursor_pages_only_the_account_and_query_that_made_it(self, store: Store) -> None:
+        """R-LIM-4: a malformed, edited, out-of-range or foreign cursor is ``InvalidCursor``
+        (an ``InvalidArgument``) on every list, and a store's own cursor pages on."""
+        self._history(store)
+        for n, who in enumerate(("acme", "acme", "acme", "other", "other")):
+            with store.transaction() as unit:
+                unit.add_invoice(make_invoice(f"C-{n}", who, at(5 + n)))
+        for n in range(6):
+            self.add(store, event("acme" if n % 2 else "other", n))
+
+        def ledger_of(unit: ReadUnit, account_id: str, cursor: str | None, **query: Any) -> Any:
+            filters = {"balance": None, "kind": None, "since": None, "until": None, **query}
+            return unit.ledger_page(account_id, limit=1, cursor=cursor, **filters)
+
+        def invoices_of(unit: ReadUnit, account_id: str, cursor: str | None, **query: Any) -> Any:
+            filters = {"type": None, "status": None, "since": None, "until": None, **query}
+            return unit.invoice_page(account_id, limit=1, cursor=cursor, **filters)
+
+        def events_of(unit: ReadUnit, account_id: str, cursor: str | None, **query: Any) -> Any:
+            return unit.event_page(account_id, cursor=cursor, limit=1)
+
+        lists = {"ledger": ledger_of, "invoices": invoices_of, "events": events_of}
+        with store.snapshot() as view:
+            cursors = {name: read(view, "acme", None).next_cursor for name, read in lists.items()}
+            other = {name: read(view, "other", None).next_cursor for name, read in lists.items()}
+            narrower = {
+                "ledger": ledger_of(view, "acme", None, kind=EntryKind.REPLY).next_cursor,
+                "invoices": invoices_of(view, "acme", None, type=InvoiceType.TOP_UP).next_cursor,
+            }
+            for name, read in lists.items():
+                cursor = cursors[name]
+                assert cursor is not None and other[name] is not None
+                assert read(view, "acme", cursor).items  # its own cursor pages on
+                head, _, check = cursor.rpartition(".")
+                flipped = "0" if check[-1] != "0" else "1"
+                # An empty cursor is the first page (a web page's empty query parameter).
+                assert read(view, "acme", "").items == read(view, "acme", None).items
+                forged = [
+                    "not-a-cursor",
+                    cursor + "x",
+                    head + "." + check[:-1] + flipped,  # the check edited
+                    head.replace(".", ".9", 1) + "." + check,  # the position edited
+                    cursor.replace("c1.", "c2.", 1),
+                    f"c1.{2**63}.{'0' * 32}" if name == "events" else f"c1.{2**63}.1.{'0' * 32}",
+                    "c1." + "9" * 200,
+                    "é" * 10,
+                    other[name],  # another account's
+                    *(c for n, c in cursors.items() if n != name),  # another list's
+                    *([narrower[name]] if name in narrower else []),  # another filter's
+                ]
+                for bad in forged:
+                    with pytest.raises(InvalidCursor) as caught:
+                        read(view, "acme", bad)
+                    assert isinstance(caught.value, InvalidArgument)
+                    assert caught.value.code == "invalid_cursor"
 
     # -- invoices -------------------------------------------------------------------------------
 

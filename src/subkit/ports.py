@@ -163,8 +163,10 @@ class ReadUnit(Protocol):
         cursor: str | None,
     ) -> Page[LedgerEntry]:
         """Entries newest first by ``(at, seq)`` descending; ``since`` inclusive, ``until``
-        exclusive; ``cursor`` from a previous page (``subkit.wallet.encode_cursor``). Reads
-        one page's worth of rows, never the whole history (R-BAL-7)."""
+        exclusive; ``cursor`` from a previous page, made and read with this query's
+        :func:`subkit.paging.ledger_query` (``InvalidCursor`` for any other; ``None`` or
+        ``""``: the first page). Reads one page's worth of rows, never the whole history
+        (R-BAL-7)."""
         ...
 
     def usage_totals(
@@ -200,7 +202,8 @@ class ReadUnit(Protocol):
         cursor: str | None,
     ) -> Page[Invoice]:
         """The account's invoices newest first by (``requested_at``, creation order);
-        filters on type, status and ``since <= requested_at < until``."""
+        filters on type, status and ``since <= requested_at < until``; cursors through
+        :func:`subkit.paging.invoice_query` (R-LIM-4)."""
         ...
 
     # -- idempotency --------------------------------------------------------------------------
@@ -211,7 +214,8 @@ class ReadUnit(Protocol):
     # -- events -------------------------------------------------------------------------------
     def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
         """The account's events, delivered or not, oldest first; ``cursor`` from a previous
-        page. Reads one page of an index on ``(account_id, id)``."""
+        page, through :func:`subkit.paging.event_query` (R-LIM-4). Reads one page of an
+        index on ``(account_id, id)``."""
         ...
 
 

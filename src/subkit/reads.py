@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from subkit import paging
 from subkit.account import Account, CatchUp
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType, move
-from subkit.paging import Page
-from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
+from subkit.paging import Page, instant_us
+from subkit.wallet import Balance, EntryKind, LedgerEntry
 
 if TYPE_CHECKING:
     from subkit.ports import ReadUnit
@@ -45,8 +46,9 @@ def voided(invoice: Invoice | None, status: InvoiceStatus, at: datetime) -> Invo
     return move(invoice, status, at, version=invoice.version + 1)
 
 
-def _key(entry: LedgerEntry) -> tuple[datetime, int]:
-    return entry.at, entry.seq
+def _key(entry: LedgerEntry) -> tuple[int, int]:
+    # A cursor's position (subkit.paging): the instant in microseconds, then the order.
+    return instant_us(entry.at), entry.seq
 
 
 @attrs.frozen
@@ -105,7 +107,10 @@ class Seen:
         )
         if not self.entries:
             return stored
-        position = decode_cursor(cursor) if cursor else None
+        query = paging.ledger_query(
+            self.account.account_id, balance=balance, kind=kind, since=since, until=until
+        )
+        position = query.position(cursor, 2)
         mine = [
             entry
             for entry in self.entries
@@ -119,7 +124,7 @@ class Seen:
         merged = sorted([*mine, *stored.items], key=_key, reverse=True)
         page = merged[:limit]
         more = len(merged) > limit or stored.next_cursor is not None
-        next_cursor = encode_cursor(page[-1].at, page[-1].seq) if more and page else None
+        next_cursor = query.encode(*_key(page[-1])) if more and page else None
         return Page(tuple(page), next_cursor)
 
     def invoice_page(
@@ -155,6 +160,14 @@ class Seen:
             )
             items = tuple(self.ended.get(invoice.code, invoice) for invoice in stored.items)
             return Page(items, stored.next_cursor)
+        # The walk reads the unfiltered list: a cursor of this (filtered) query says where in
+        # it to start, and the page's cursor is cut from it and bound to this query again.
+        filtered, unfiltered = (
+            paging.invoice_query(account_id, type=type, status=wanted, since=since, until=until)
+            for wanted in (status, None)
+        )
+        start = filtered.position(cursor, 2)
+        cursor = None if start is None else unfiltered.encode(*start)
         kept: list[tuple[int, Invoice]] = []  # (place in the unfiltered list, invoice)
         walked, at = 0, cursor
         while len(kept) <= limit:
@@ -187,7 +200,10 @@ class Seen:
             limit=last,
             cursor=cursor,
         )
-        return Page(tuple(invoice for _, invoice in kept[:limit]), cut.next_cursor)
+        rebound = None
+        if cut.next_cursor is not None:
+            rebound = filtered.encode(*unfiltered.decode(cut.next_cursor, 2))
+        return Page(tuple(invoice for _, invoice in kept[:limit]), rebound)
 
 
 __all__ = ["WALK_PAGE", "Seen", "settled", "voided"]

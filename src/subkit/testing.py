@@ -23,6 +23,7 @@ from typing import NoReturn
 
 import attrs
 
+from subkit import paging
 from subkit.account import Account
 from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
 from subkit.events import DomainEvent
@@ -30,9 +31,9 @@ from subkit.fakes import FakeGateway, FixedClock, RecordingSink, StaticUsage
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
 from subkit.money import Money
-from subkit.paging import Page
+from subkit.paging import Page, instant_us
 from subkit.views import DayTotal
-from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
+from subkit.wallet import Balance, EntryKind, LedgerEntry
 
 
 @attrs.define
@@ -138,10 +139,13 @@ class _MemoryUnit:
         limit: int,
         cursor: str | None,
     ) -> Page[LedgerEntry]:
-        position = decode_cursor(cursor) if cursor else None
+        query = paging.ledger_query(
+            account_id, balance=balance, kind=kind, since=since, until=until
+        )
+        position = query.position(cursor, 2)
         items: list[LedgerEntry] = []
         for entry in reversed(self._all_entries(account_id)):
-            if position is not None and (entry.at, entry.seq) >= position:
+            if position is not None and (instant_us(entry.at), entry.seq) >= position:
                 continue
             if balance is not None and entry.balance != balance:
                 continue
@@ -157,7 +161,9 @@ class _MemoryUnit:
         items.sort(key=lambda e: (e.at, e.seq), reverse=True)
         page = items[:limit]
         more = len(items) > limit
-        next_cursor = encode_cursor(page[-1].at, page[-1].seq) if more and page else None
+        next_cursor = None
+        if more and page:
+            next_cursor = query.encode(instant_us(page[-1].at), page[-1].seq)
         return Page(tuple(page), next_cursor)
 
     # usage totals
@@ -226,10 +232,11 @@ class _MemoryUnit:
         ]
         invoices = [inv for inv in (self.get_invoice(c) for c in codes) if inv is not None]
         ranked = sorted(enumerate(invoices), key=lambda p: (p[1].requested_at, p[0]), reverse=True)
-        position = decode_cursor(cursor) if cursor else None
+        query = paging.invoice_query(account_id, type=type, status=status, since=since, until=until)
+        position = query.position(cursor, 2)
         items: list[tuple[int, Invoice]] = []
         for order, invoice in ranked:
-            if position is not None and (invoice.requested_at, order) >= position:
+            if position is not None and (instant_us(invoice.requested_at), order) >= position:
                 continue
             if type is not None and invoice.type != type:
                 continue
@@ -242,7 +249,9 @@ class _MemoryUnit:
             items.append((order, invoice))
         page = items[:limit]
         more = len(items) > limit
-        next_cursor = encode_cursor(page[-1][1].requested_at, page[-1][0]) if more else None
+        next_cursor = None
+        if more and page:
+            next_cursor = query.encode(instant_us(page[-1][1].requested_at), page[-1][0])
         return Page(tuple(invoice for _, invoice in page), next_cursor)
 
     # idempotency
@@ -309,7 +318,8 @@ class _MemoryUnit:
 
     def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
         # A fake: it scans, where a real store reads an index on (account_id, id).
-        after = int(cursor) if cursor else 0
+        query = paging.event_query(account_id)
+        after = (query.position(cursor, 1) or (0,))[0]
         items = [
             event
             for number, event in sorted(self._merged_events().items())
@@ -317,7 +327,7 @@ class _MemoryUnit:
         ]
         page = items[:limit]
         more = len(items) > limit
-        return Page(tuple(page), page[-1].id if more and page else None)
+        return Page(tuple(page), query.encode(int(page[-1].id)) if more and page else None)
 
     def prune_events(self, before: datetime, *, limit: int) -> int:
         state = self._state

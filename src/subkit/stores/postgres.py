@@ -40,6 +40,7 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from subkit import paging
 from subkit.account import Account
 from subkit.cycles import ensure_aware
 from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
@@ -47,10 +48,10 @@ from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord
 from subkit.invoice import Invoice, InvoiceStatus, InvoiceType
 from subkit.money import Money
-from subkit.paging import Page
+from subkit.paging import Page, from_us, instant_us
 from subkit.serialize import from_record, to_record
 from subkit.views import DayTotal
-from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
+from subkit.wallet import Balance, EntryKind, LedgerEntry
 
 #: What the ``schema_version`` table says in its ``application`` column.
 APPLICATION: Final = "subkit"
@@ -455,7 +456,10 @@ class PostgresUnit:
         if kind is not None:
             where.append("kind = %s")
             params.append(str(kind))
-        _time_range(where, params, "at", "seq", since, until, cursor)
+        query = paging.ledger_query(
+            account_id, balance=balance, kind=kind, since=since, until=until
+        )
+        _time_range(where, params, "at", "seq", since, until, query.position(cursor, 2))
         params.append(limit + 1)
         rows = self._all(
             f"SELECT data::text FROM {{s}}.ledger WHERE {' AND '.join(where)}"
@@ -465,7 +469,7 @@ class PostgresUnit:
         items = tuple(from_record(LedgerEntry, json.loads(row[0])) for row in rows[:limit])
         next_cursor = None
         if len(rows) > limit and items:
-            next_cursor = encode_cursor(items[-1].at, items[-1].seq)
+            next_cursor = query.encode(instant_us(items[-1].at), items[-1].seq)
         return Page(items, next_cursor)
 
     # -- invoices ---------------------------------------------------------------------------
@@ -555,7 +559,10 @@ class PostgresUnit:
         if status is not None:
             where.append("status = %s")
             params.append(str(status))
-        _time_range(where, params, "requested_at", "created", since, until, cursor)
+        query = paging.invoice_query(account_id, type=type, status=status, since=since, until=until)
+        _time_range(
+            where, params, "requested_at", "created", since, until, query.position(cursor, 2)
+        )
         params.append(limit + 1)
         rows = self._all(
             f"SELECT data::text, created FROM {{s}}.invoices WHERE {' AND '.join(where)}"
@@ -566,7 +573,7 @@ class PostgresUnit:
         next_cursor = None
         if len(rows) > limit and page:
             last, n = page[-1]
-            next_cursor = encode_cursor(last.requested_at, n)
+            next_cursor = query.encode(instant_us(last.requested_at), n)
         return Page(tuple(invoice for invoice, _ in page), next_cursor)
 
     # -- idempotency --------------------------------------------------------------------------
@@ -646,7 +653,8 @@ class PostgresUnit:
         )
 
     def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
-        after = int(cursor) if cursor and cursor.isascii() and cursor.isdigit() else 0
+        query = paging.event_query(account_id)
+        after = (query.position(cursor, 1) or (0,))[0]
         rows = self._all(
             "SELECT id, data::text FROM {s}.events WHERE account_id = %s AND id > %s"
             " ORDER BY id LIMIT %s",
@@ -654,7 +662,7 @@ class PostgresUnit:
         )
         items = tuple(self._event(number, data) for number, data in rows[:limit])
         more = len(rows) > limit and items
-        return Page(items, items[-1].id if more else None)
+        return Page(items, query.encode(int(items[-1].id)) if more else None)
 
     def prune_events(self, before: datetime, *, limit: int) -> int:
         cursor = self._cursor(
@@ -678,14 +686,14 @@ def _time_range(
     order: str,
     since: datetime | None,
     until: datetime | None,
-    cursor: str | None,
+    position: tuple[int, ...] | None,
 ) -> None:
     if since is not None:
         where.append(f"{column} >= %s")
         params.append(ensure_aware(since, "since"))
     # Keep exactly one upper bound, the stricter one, so the index scan starts right at it.
-    if cursor:
-        at, seq = decode_cursor(cursor)
+    if position is not None:
+        at, seq = from_us(position[0]), position[1]
         if until is None or at < until:
             where.append(f"({column}, {order}) < (%s, %s)")
             params.extend((at, seq))

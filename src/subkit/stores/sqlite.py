@@ -38,10 +38,11 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, TypeVar
 
 import attrs
 
+from subkit import paging
 from subkit.account import Account
 from subkit.cycles import ensure_aware
 from subkit.errors import AccountExists, ConcurrencyConflict, StoreError
@@ -52,7 +53,9 @@ from subkit.money import Money
 from subkit.paging import Page
 from subkit.serialize import from_record, to_record
 from subkit.views import DayTotal, day_totals
-from subkit.wallet import Balance, EntryKind, LedgerEntry, decode_cursor, encode_cursor
+from subkit.wallet import Balance, EntryKind, LedgerEntry
+
+T = TypeVar("T")
 
 #: Written into the database header (``PRAGMA application_id``): "SUKT".
 APPLICATION_ID: Final = 0x53554B54
@@ -67,6 +70,24 @@ _SQLITE_LOCKED: Final = 6
 def to_us(at: datetime) -> int:
     """Return ``at`` as integer microseconds since the Unix epoch (UTC), the stored form."""
     return (ensure_aware(at, "at") - _EPOCH) // _MICROSECOND
+
+
+def _read(kind: type[T], text: str) -> T:
+    """Decode a stored row's JSON; a damaged row is a ``StoreError``, never a raw decoding
+    error (R-ERR): the file was edited or damaged outside subkit."""
+    try:
+        return from_record(kind, json.loads(text))
+    except Exception as exc:  # JSON, cattrs' grouped errors, a value's own validation
+        raise StoreError(
+            f"a stored {kind.__name__} cannot be read (damaged row): {type(exc).__name__}"
+        ) from exc
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise StoreError(f"a stored record cannot be read (damaged row): {exc}") from exc
 
 
 def _json(value: Any) -> str:
@@ -238,6 +259,12 @@ def _is_busy(error: sqlite3.Error) -> bool:
     return primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in str(error)
 
 
+def _too_big(error: OverflowError) -> StoreError:
+    # SQLite integers are 64-bit; subkit's bounds keep every value far inside (R-LIM-1),
+    # so only a value made outside them (a host's own store call) meets this.
+    return StoreError(f"a value beyond SQLite's 64-bit integers cannot be stored ({error})")
+
+
 def _typed(error: sqlite3.Error, doing: str) -> StoreError | ConcurrencyConflict:
     """The typed error for a raw one met inside a transaction (R-CON-3).
 
@@ -284,7 +311,7 @@ class _DecodedAccounts:
             if hit is not None and hit[0] == text:
                 self._items.move_to_end(account_id)
                 return hit[1]
-        account = from_record(Account, json.loads(text))
+        account = _read(Account, text)
         self._put(account_id, text, account)
         return account
 
@@ -304,6 +331,8 @@ class SqliteUnit:
             return self._conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise _typed(exc, "a statement failed") from exc
+        except OverflowError as exc:  # bound before the statement runs: nothing written
+            raise _too_big(exc) from exc
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         # Fetched inside the try: SQLite steps rows lazily, and a later step can fail too.
@@ -313,6 +342,8 @@ class SqliteUnit:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise _typed(exc, "a query failed") from exc
+        except OverflowError as exc:
+            raise _too_big(exc) from exc
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self._all(sql, params)
@@ -325,6 +356,8 @@ class SqliteUnit:
             self._conn.executemany(sql, rows)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite error: {exc}") from exc
+        except OverflowError as exc:
+            raise _too_big(exc) from exc
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -423,6 +456,8 @@ class SqliteUnit:
             ) from exc
         except sqlite3.Error as exc:
             raise _typed(exc, "ledger entries not appended") from exc
+        except OverflowError as exc:
+            raise _too_big(exc) from exc
 
     def ledger_page(
         self,
@@ -449,7 +484,10 @@ class SqliteUnit:
             (True, False): "ledger_by_balance",
             (True, True): "ledger_by_balance_kind",
         }[(balance is not None, kind is not None)]
-        self._time_range(where, params, "at_us", since, until, cursor)
+        query = paging.ledger_query(
+            account_id, balance=balance, kind=kind, since=since, until=until
+        )
+        self._time_range(where, params, "at_us", since, until, query.position(cursor, 2))
         params.append(limit + 1)
         rows = self._all(
             # INDEXED BY: the page must be a range read of the index, never a scan and sort.
@@ -457,10 +495,10 @@ class SqliteUnit:
             " ORDER BY at_us DESC, seq DESC LIMIT ?",
             params,
         )
-        items = tuple(from_record(LedgerEntry, json.loads(row[0])) for row in rows[:limit])
+        items = tuple(_read(LedgerEntry, row[0]) for row in rows[:limit])
         next_cursor = None
         if len(rows) > limit and items:
-            next_cursor = encode_cursor(items[-1].at, items[-1].seq)
+            next_cursor = query.encode(to_us(items[-1].at), items[-1].seq)
         return Page(items, next_cursor)
 
     @staticmethod
@@ -470,7 +508,7 @@ class SqliteUnit:
         column: str,
         since: datetime | None,
         until: datetime | None,
-        cursor: str | None,
+        position: tuple[int, ...] | None,
     ) -> None:
         if since is not None:
             where.append(f"{column} >= ?")
@@ -478,9 +516,8 @@ class SqliteUnit:
         # Keep exactly one upper bound, the stricter one, so SQLite seeks straight to it (with
         # two, it seeks to one and filters the rows up to the other one by one).
         until_us = to_us(until) if until is not None else None
-        if cursor:
-            at, seq = decode_cursor(cursor)
-            at_us = to_us(at)
+        if position is not None:
+            at_us, seq = position
             if until_us is None or at_us < until_us:
                 where.append(f"({column}, seq) < (?, ?)")
                 params.extend((at_us, seq))
@@ -536,7 +573,7 @@ class SqliteUnit:
 
     def get_invoice(self, code: str) -> Invoice | None:
         row = self._one("SELECT data FROM invoices WHERE code = ?", (code,))
-        return None if row is None else from_record(Invoice, json.loads(row[0]))
+        return None if row is None else _read(Invoice, row[0])
 
     def add_invoice(self, invoice: Invoice) -> None:
         if self._one("SELECT 1 FROM invoices WHERE code = ?", (invoice.code,)):
@@ -589,7 +626,7 @@ class SqliteUnit:
             " ORDER BY requested_at_us, code LIMIT ?",
             (to_us(requested_before), limit),
         )
-        return [from_record(Invoice, json.loads(row[0])) for row in rows]
+        return [_read(Invoice, row[0]) for row in rows]
 
     def invoice_page(
         self,
@@ -610,18 +647,19 @@ class SqliteUnit:
         if status is not None:
             where.append("status = ?")
             params.append(str(status))
-        self._time_range(where, params, "requested_at_us", since, until, cursor)
+        query = paging.invoice_query(account_id, type=type, status=status, since=since, until=until)
+        self._time_range(where, params, "requested_at_us", since, until, query.position(cursor, 2))
         params.append(limit + 1)
         rows = self._all(
             f"SELECT data, seq FROM invoices INDEXED BY invoices_by_account"
             f" WHERE {' AND '.join(where)} ORDER BY requested_at_us DESC, seq DESC LIMIT ?",
             params,
         )
-        page = [(from_record(Invoice, json.loads(data)), seq) for data, seq in rows[:limit]]
+        page = [(_read(Invoice, data), seq) for data, seq in rows[:limit]]
         next_cursor = None
         if len(rows) > limit and page:
             last, seq = page[-1]
-            next_cursor = encode_cursor(last.requested_at, seq)
+            next_cursor = query.encode(to_us(last.requested_at), seq)
         return Page(tuple(invoice for invoice, _ in page), next_cursor)
 
     # -- idempotency --------------------------------------------------------------------------
@@ -634,7 +672,7 @@ class SqliteUnit:
         )
         if row is None:
             return None
-        return IdempotencyRecord(account_id, scope, key, row[0], json.loads(row[1]))
+        return IdempotencyRecord(account_id, scope, key, row[0], _loads(row[1]))
 
     def put_record(self, record: IdempotencyRecord) -> None:
         self._run(
@@ -661,7 +699,7 @@ class SqliteUnit:
 
     @staticmethod
     def _event(number: int, data: str) -> DomainEvent:
-        return attrs.evolve(from_record(DomainEvent, json.loads(data)), id=str(number))
+        return attrs.evolve(_read(DomainEvent, data), id=str(number))
 
     def claim_events(
         self, *, owner: str, now: datetime, lease_until: datetime, limit: int
@@ -701,7 +739,8 @@ class SqliteUnit:
         )
 
     def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
-        after = int(cursor) if cursor else 0
+        query = paging.event_query(account_id)
+        after = (query.position(cursor, 1) or (0,))[0]
         rows = self._run(
             "SELECT id, data FROM events INDEXED BY events_by_account"
             " WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
@@ -709,7 +748,7 @@ class SqliteUnit:
         ).fetchall()
         items = tuple(self._event(number, data) for number, data in rows[:limit])
         more = len(rows) > limit and items
-        return Page(items, items[-1].id if more else None)
+        return Page(items, query.encode(int(items[-1].id)) if more else None)
 
     def prune_events(self, before: datetime, *, limit: int) -> int:
         cursor = self._run(
@@ -811,6 +850,7 @@ class SqliteStore:
             ro = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=self._timeout)
             try:
                 app_id = ro.execute("PRAGMA application_id").fetchone()[0]
+                user_version = ro.execute("PRAGMA user_version").fetchone()[0]
                 tables = sorted(
                     row[0]
                     for row in ro.execute(
@@ -827,8 +867,15 @@ class SqliteStore:
                 ro.close()
         except sqlite3.Error as exc:
             raise StoreError(f"{path} cannot be read as a SQLite database: {exc}") from exc
-        if not tables and app_id == 0:
+        if not tables and app_id == 0 and user_version == 0:
             return  # an empty SQLite database: subkit sets it up
+        if not tables and app_id != APPLICATION_ID:
+            # Empty, but another application marked it as its own (its user_version or
+            # application_id): taking it over would write into that application's file.
+            raise StoreError(
+                f"{path} is an empty SQLite database of another application (application_id"
+                f" {app_id}, user_version {user_version}); subkit will not write to it"
+            )
         if app_id != APPLICATION_ID or not isinstance(version, int):
             raise StoreError(
                 f"{path} is a SQLite database of another application (tables: "
