@@ -20,7 +20,7 @@ import pytest
 from stores import PG_DSN, pg_schema
 from subkit.contract import event, make_account, make_entry, make_invoice
 from subkit.invoice import InvoiceStatus, InvoiceType
-from subkit.paging import instant_us, ledger_query
+from subkit.paging import event_query, instant_us, ledger_query
 from subkit.stores import postgres
 from subkit.stores.postgres import PostgresStore
 from subkit.wallet import Balance, EntryKind
@@ -238,5 +238,5 @@ def test_pending_events_and_invoices_read_one_index_range(
         view.pending_invoices(T0 + timedelta(days=400), limit=PAGE)
     assert_one_range(big, the_read(recorded), "invoices_by_status", PAGE + 1)
     with small.snapshot() as view:
-        view.event_page("acct-1", cursor="100", limit=PAGE)
+        view.event_page("acct-1", cursor=event_query("acct-1").encode(100), limit=PAGE)
     assert_one_range(big, the_read(recorded), "events_by_account", PAGE + 1)
