@@ -13,11 +13,13 @@ Usage (``subkit --help`` and ``subkit COMMAND --help`` give every option)::
     subkit top-up ACCOUNT {conversation,broadcast} AMOUNT [--key K]
     subkit pay CODE --amount N --reference R [--status paid|failed|expired|refunded]
     subkit charge ACCOUNT {replies,broadcast} COUNT --key K
+    subkit charge --many FILE|-
     subkit change ACCOUNT PLAN [--interval monthly|annual] [--addon CODE=QTY ...] [--quote]
     subkit renew ACCOUNT [--quote]
     subkit addons ACCOUNT [buy CODE=QTY ... [--quote] | stop CODE [--quantity N]]
     subkit unsubscribe ACCOUNT | resume ACCOUNT
-    subkit history ACCOUNT [--balance B] [--limit N]
+    subkit history ACCOUNT [--balance B] [--kind K] [--since D] [--until D | --month YYYY-MM]
+                   [--limit N] [--cursor C] [--summary [--by day|month]]
     subkit invoices ACCOUNT [--status S] [--type T] [--limit N]
     subkit invoice render ACCOUNT CODE [--format pdf|html|text] [--locale L] [--output FILE]
     subkit run [--workers N]
@@ -33,7 +35,9 @@ clock is used. The payment gateway is :class:`~subkit.testing.FakeGateway`: a co
 cannot send a buyer to a payment page, so ``pay`` applies the gateway's result by hand.
 
 Exit status: 0 on success, 1 when ``catalogue check`` finds problems, 2 on any other error
-(a :class:`~subkit.errors.SubkitError`'s message goes to stderr) and on usage errors.
+(a :class:`~subkit.errors.SubkitError`'s message goes to stderr; with ``--json`` as a JSON
+object ``{"error": {"code", "message", ...facts}}``), on usage errors and when any charge of
+``charge --many`` is refused; 130 when interrupted (Ctrl-C).
 
 Why it is long: one small handler per subcommand and the declarative argparse wiring;
 each handler only parses, calls the facade and prints.
@@ -46,12 +50,16 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any, TextIO
+from datetime import date, datetime, time, tzinfo
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
 
 import attrs
 from babel.numbers import format_decimal
+from dateutil.relativedelta import relativedelta
 
+from subkit import charges
+from subkit.charges import ChargeRequest
 from subkit.cycles import Interval, zone
 from subkit.errors import CatalogueError, SubkitError
 from subkit.invoice import BillingProfile, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
@@ -63,7 +71,8 @@ from subkit.quotes import OrderSummary
 from subkit.serialize import to_dict
 from subkit.service import Billing, Checkout, PaymentEvent, RunReport
 from subkit.subscription import Subscription
-from subkit.wallet import Balance, Charge
+from subkit.views import UsageTotal
+from subkit.wallet import Balance, Charge, EntryKind
 
 LOCALES = ("id_ID", "en")
 # The views' headings are English; invoice lines and packages are said from their facts in
@@ -73,6 +82,14 @@ DEFAULT_DB = "subkit.sqlite"
 SERVE_DB = "subkit-serve.sqlite"
 #: ``run`` shows a progress counter on stderr every this many accounts.
 PROGRESS_EVERY = 200
+#: ``run`` counts at most this many due accounts at a time for its progress total: the count
+#: is one range read of the due index, and past this many ids it would cost memory for a
+#: figure nobody needs exactly (the total then shows as ``100000+`` until it is near).
+COUNT_AT_MOST = 100_000
+#: The fields of a line of ``charge --many``: those of :class:`~subkit.charges.ChargeRequest`.
+CHARGE_FIELDS = ("account_id", "kind", "count", "key")
+#: Exit status of a command interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
 
 
 def _version() -> str:
@@ -528,12 +545,149 @@ def _pay(s: _Session, args: argparse.Namespace) -> tuple[Any, str]:
     return invoice, _invoice_text(s, invoice)
 
 
+def _cmd_charge(args: argparse.Namespace, out: TextIO) -> int:
+    if args.many is not None:
+        given = [args.account, args.what, args.count, args.key]
+        if any(value is not None for value in given):
+            raise _Usage(
+                "charge --many FILE takes no ACCOUNT, kind, COUNT or --key: each line has its own"
+            )
+        return _charge_many(args, out)
+    if args.account is None or args.what is None or args.count is None:
+        raise _Usage("charge needs ACCOUNT {replies,broadcast} COUNT --key K, or --many FILE")
+    if args.key is None:
+        raise _Usage("charge needs --key K: an idempotency key, so that a retry charges nothing")
+    return _with_billing(_charge)(args, out)
+
+
 def _charge(s: _Session, args: argparse.Namespace) -> tuple[Any, str]:
     if args.what == "replies":
         charge = s.billing.charge_replies(args.account, args.count, key=args.key)
     else:
         charge = s.billing.charge_broadcast(args.account, args.count, key=args.key)
     return charge, _charge_text(s, charge)
+
+
+def _read_lines(source: str) -> tuple[str, str]:
+    """The name ``charge --many`` calls its input by, and its text (``-``: stdin)."""
+    if source == "-":
+        return "<stdin>", sys.stdin.read()
+    try:
+        return source, Path(source).read_text(encoding="utf-8")
+    except OSError as error:
+        raise _Usage(f"cannot read {source}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise _Usage(f"cannot read {source}: not UTF-8 text") from None
+
+
+def read_charges(name: str, text: str) -> list[tuple[int, ChargeRequest]]:
+    """Every charge of a ``charge --many`` input, with its line number, checked whole.
+
+    A line is a JSON object with exactly the fields of a ChargeRequest: ``account_id``,
+    ``kind`` (``reply`` or ``broadcast``), ``count`` (replies, or recipients) and ``key``;
+    blank lines are skipped. The whole input is checked before anything is charged, so that a
+    malformed line leaves every account as it was; a refusal that depends on an account's
+    state (its balance, a key used with other arguments) is that line's own result later.
+
+    Raises:
+        _Failed: the first malformed line, by number: its code is ``invalid_argument`` for
+            JSON and fields, or that of the request's own check (``invalid_quantity``, ...).
+    """
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            found.append((number, _charge_line(name, number, line)))
+    return found
+
+
+def _charge_line(name: str, number: int, line: str) -> ChargeRequest:
+    def bad(message: str, code: str = "invalid_argument", **facts: Any) -> _Failed:
+        return _Failed(
+            code,
+            f"{name} line {number}: {message}; nothing was charged",
+            file=name,
+            line=number,
+            **facts,
+        )
+
+    fields = ", ".join(CHARGE_FIELDS)
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise bad(f"not JSON ({error.msg} at column {error.colno})") from None
+    if not isinstance(data, dict):
+        raise bad(f"expected a JSON object with {fields}")
+    unknown = sorted(set(data) - set(CHARGE_FIELDS))
+    if unknown:
+        hint = " (the account is account_id)" if "account" in unknown else ""
+        raise bad(f"unknown field {', '.join(map(repr, unknown))}{hint}; a charge has {fields}")
+    missing = [field for field in CHARGE_FIELDS if field not in data]
+    if missing:
+        raise bad(f"missing {', '.join(missing)}; a charge has {fields}")
+    request = ChargeRequest(data["account_id"], data["kind"], data["count"], data["key"])
+    try:
+        return charges.check_request(request)
+    except SubkitError as error:
+        raise bad(str(error), error.code, **error.facts) from None
+
+
+def _charge_many(args: argparse.Namespace, out: TextIO) -> int:
+    name, text = _read_lines(args.many)
+    requests = read_charges(name, text)
+    with _session(args) as s:
+        results = s.billing.charge_many([request for _, request in requests])
+        refused = [
+            (number, result)
+            for (number, _), result in zip(requests, results, strict=True)
+            if isinstance(result, SubkitError)
+        ]
+        if s.json:
+            for (number, request), result in zip(requests, results, strict=True):
+                line: dict[str, Any] = {"line": number, **to_dict(request)}
+                if isinstance(result, SubkitError):
+                    line.update(_refusal(result))
+                else:
+                    line["charge"] = to_dict(result)
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        else:
+            out.write(_charges_table(s, requests, results) + "\n")
+            out.write(
+                f"\n{len(results)} charge(s): {len(results) - len(refused)} charged, "
+                f"{len(refused)} refused\n"
+            )
+    if not refused:
+        return 0
+    which = ", ".join(f"line {number} ({error.code})" for number, error in refused)
+    message = f"{len(refused)} of {len(results)} charges refused: {which}"
+    if not s.json:
+        message += "".join(f"\n  line {number}: {error.code}: {error}" for number, error in refused)
+    lines = [{"line": number, "code": error.code} for number, error in refused]
+    raise _Failed("charges_refused", message, refused=lines)
+
+
+def _charges_table(
+    s: _Session,
+    requests: Sequence[tuple[int, ChargeRequest]],
+    results: Sequence[Charge | SubkitError],
+) -> str:
+    rows = []
+    for (number, request), result in zip(requests, results, strict=True):
+        cells = [str(number), request.account_id, str(request.kind), request.key]
+        if isinstance(result, SubkitError):
+            cells += [s.show.count(request.count), "-", "-", "-", f"refused: {result.code}"]
+        else:
+            in_quota = result.balance is Balance.BROADCAST
+            cells += [
+                s.show.count(result.count),
+                s.show.count(result.quota_used) if in_quota else "-",
+                s.show.money(result.amount),
+                s.show.money(result.balance_after),
+                "charged",
+            ]
+        rows.append(cells)
+    headers = ["Line", "Account", "Kind", "Key", "Count", "In quota", "Charged"]
+    headers += ["Balance after", "Result"]
+    return _table(headers, rows, numeric={0, 4, 5, 6, 7})
 
 
 def _change(s: _Session, args: argparse.Namespace) -> tuple[Any, str]:
@@ -623,9 +777,45 @@ def _next(text: str, cursor: str | None) -> str:
     return text if cursor is None else f"{text}\n\nmore: --cursor {cursor}"
 
 
+def _range(s: _Session, args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
+    """``--since``/``--until`` or ``--month`` as instants: a date is local midnight in the
+    account's time zone, a month its first day to the next month's."""
+    if args.month is not None and (args.since is not None or args.until is not None):
+        raise _Usage("--month is a range of its own: give it, or --since/--until, not both")
+    if args.month is None and args.since is None and args.until is None:
+        return None, None
+    tz = zone(s.billing.subscription(args.account).timezone)
+
+    def instant(value: date | datetime | None) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return datetime.combine(value, time(), tzinfo=tz)
+
+    if args.month is not None:
+        return _month_of(args.month, tz)
+    return instant(args.since), instant(args.until)
+
+
+def _month_of(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """The calendar month of ``day``: its first local midnight and the next month's."""
+    first = datetime.combine(day.replace(day=1), time(), tzinfo=tz)
+    return first, first + relativedelta(months=1)  # wall-clock months: local midnights
+
+
 def _history(s: _Session, args: argparse.Namespace) -> tuple[Any, str]:
+    if args.summary:
+        return _summary(s, args)
+    if args.by is not None:
+        raise _Usage("--by groups the totals of --summary")
+    since, until = _range(s, args)
     page = s.billing.usage_history(
-        args.account, balance=args.balance, limit=args.limit, cursor=args.cursor
+        args.account,
+        balance=args.balance,
+        kind=args.kind,
+        since=since,
+        until=until,
+        limit=50 if args.limit is None else args.limit,
+        cursor=args.cursor,
     )
     rows = [
         [
@@ -645,6 +835,45 @@ def _history(s: _Session, args: argparse.Namespace) -> tuple[Any, str]:
         numeric={3, 4, 5},
     )
     return page, _next(table, page.next_cursor)
+
+
+def _summary(s: _Session, args: argparse.Namespace) -> tuple[Any, str]:
+    """``history --summary``: the usage totals per day (or month) and kind (R-VOL-3)."""
+    if args.cursor is not None or args.limit is not None:
+        raise _Usage("--summary has no pages: --limit and --cursor are for the entries")
+    since, until = _range(s, args)
+    if since is None or until is None:
+        if since is not None or until is not None:
+            raise _Usage("--summary needs both --since and --until, or --month")
+        # Neither: the current month, in the account's time zone.
+        tz = zone(s.billing.subscription(args.account).timezone)
+        today = s.billing.clock.now().astimezone(tz)
+        since, until = _month_of(today.date(), tz)
+    by = args.by or "day"
+    totals = s.billing.usage_summary(
+        args.account, since=since, until=until, by=by, balance=args.balance
+    )
+    if args.kind is not None:
+        totals = [total for total in totals if total.kind == args.kind]
+    return totals, _summary_table(s, totals, by)
+
+
+def _summary_table(s: _Session, totals: Sequence[UsageTotal], by: str) -> str:
+    if not totals:
+        return "(no usage in this range)"
+    shape = "%Y-%m-%d" if by == "day" else "%Y-%m"
+    rows = [
+        [
+            total.start.strftime(shape),
+            str(total.balance),
+            str(total.kind),
+            s.show.count(total.count),
+            s.show.money(total.amount),
+        ]
+        for total in totals
+    ]
+    heading = "Day" if by == "day" else "Month"
+    return _table([heading, "Balance", "Kind", "Count", "Amount"], rows, numeric={3, 4})
 
 
 def _invoices(s: _Session, args: argparse.Namespace) -> tuple[Any, str]:
@@ -710,32 +939,122 @@ def _cmd_invoice_render(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-class _Usage(Exception):
+# -- failures: what goes to stderr, as text or (with --json) as JSON ---------------------------
+
+
+class _Failed(Exception):
+    """A command that failed as a whole: a stable ``code``, a message, the exit status and
+    the facts a script may need (printed under the code with ``--json``)."""
+
+    def __init__(self, code: str, message: str, *, status: int = 2, **facts: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.facts = facts
+
+
+class _Usage(_Failed):
     """A usage error found after parsing (exit 2, like argparse's own)."""
+
+    def __init__(self, message: str, **facts: Any) -> None:
+        super().__init__("usage", message, **facts)
+
+
+class _ParseError(Exception):
+    """argparse's usage error, raised instead of exiting so that ``--json`` can shape it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors raise :class:`_ParseError` (its subparsers too:
+    ``add_subparsers`` makes them of the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ParseError(self, message)
+
+
+def _json_fact(value: Any) -> Any:
+    """A fact as JSON; one subkit cannot write (a caller's bad value may be anything) is
+    given as its ``repr``, so that reporting an error never fails."""
+    try:
+        data = to_dict(value)
+        json.dumps(data)
+    except Exception:
+        return repr(value)[:200]
+    return data
+
+
+def _error_json(code: str, message: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object ``--json`` prints on stderr for a failure (and ``charge --many`` per
+    refused line): ``{"error": {"code", "message", ...facts}}``."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            **{name: _json_fact(value) for name, value in facts.items()},
+        }
+    }
+
+
+def _refusal(error: SubkitError) -> dict[str, Any]:
+    return _error_json(error.code, str(error), error.facts)
 
 
 # -- the billing run, with progress ------------------------------------------------------------
 
 
 class _Progress:
-    """A plain counter on stderr every ``PROGRESS_EVERY`` accounts: ``run: 500 accounts``."""
+    """``run: 500/1200 accounts`` on stderr every ``PROGRESS_EVERY`` accounts: how many the
+    run has done of how many were due.
 
-    def __init__(self, stream: TextIO) -> None:
+    The total is counted from the store's due index before the run (``due_accounts``, one
+    range read of ids, at most ``COUNT_AT_MOST + 1`` of them); past that many it shows as
+    ``100000+`` and is counted again when the run gets there. Accounts another process
+    brings up to date meanwhile make it an overestimate, so the last line shows the total
+    the run actually did.
+    """
+
+    def __init__(self, stream: TextIO, count: Callable[[], int] | None) -> None:
         self.stream = stream
         self.tty = stream.isatty()
+        self.count = count
         self.done = 0
+        self.left = count() if count is not None else None
+        self.base = 0  # accounts done when ``left`` was counted
+
+    def total(self) -> str:
+        if self.left is None:
+            return ""
+        if self.left > COUNT_AT_MOST:
+            return f"/{self.base + COUNT_AT_MOST}+"
+        return f"/{max(self.base + self.left, self.done)}"
 
     def account(self, done: int) -> None:
         self.done = done
+        if (
+            self.count is not None
+            and self.left is not None
+            and self.left > COUNT_AT_MOST
+            and done >= self.base + COUNT_AT_MOST
+        ):
+            self.base, self.left = done, self.count()
         if done % PROGRESS_EVERY == 0:
             self._show()
 
     def _show(self) -> None:
         start, end = ("\r", "") if self.tty else ("", "\n")
-        self.stream.write(f"{start}run: {self.done} accounts{end}")
+        self.stream.write(f"{start}run: {self.done}{self.total()} accounts{end}")
         self.stream.flush()
 
-    def finish(self) -> None:
+    def finish(self, *, complete: bool) -> None:
+        """The last line: after a complete run, its total is what it did."""
+        if complete:
+            self.base, self.left = self.done, 0
         if self.done < PROGRESS_EVERY:
             return  # a handful of accounts: no progress to show
         if self.done % PROGRESS_EVERY:
@@ -743,6 +1062,20 @@ class _Progress:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _ignore_interrupts() -> None:
+    """A worker of ``run --workers`` leaves Ctrl-C to its parent, which ends the pool."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _count_due(store: Store, until: datetime) -> int:
+    """How many accounts are due at ``until``, up to ``COUNT_AT_MOST + 1`` (the due index's
+    ids only, no account is read)."""
+    with store.snapshot() as view:
+        return len(view.due_accounts(until, limit=COUNT_AT_MOST + 1))
 
 
 def _run_worker(
@@ -770,7 +1103,9 @@ def _run_workers(s: _Session, args: argparse.Namespace) -> RunReport:
     until = s.billing.clock.now()
     spawn = multiprocessing.get_context("spawn")
     jobs = [(args.db, args.schema, args.catalogue, args.now, until)] * args.workers
-    with spawn.Pool(args.workers) as pool:
+    # On Ctrl-C the pool is terminated: a worker killed inside a unit of work has committed
+    # nothing of it (the database rolls the unit back), so the next run does that account.
+    with spawn.Pool(args.workers, initializer=_ignore_interrupts) as pool:
         reports = pool.starmap(_run_worker, jobs)
     counts: dict[str, int] = {}
     for report in reports:
@@ -784,14 +1119,33 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.workers < 1:
         raise _Usage(f"--workers must be at least 1, got {args.workers}")
     with _session(args) as s:
-        progress = _Progress(sys.stderr)
-        try:
-            if args.workers == 1:
-                report = s.billing.advance(progress=progress.account)
-            else:
+        if args.workers == 1:
+            until = s.billing.clock.now()
+            progress = _Progress(sys.stderr, lambda: _count_due(s.store, until))
+            complete = False
+            try:
+                report = s.billing.advance(until, progress=progress.account)
+                complete = True
+            except KeyboardInterrupt:
+                raise _Failed(
+                    "interrupted",
+                    f"run interrupted after {progress.done}{progress.total()} accounts: each "
+                    "account is brought up to date whole or not at all; run it again to finish",
+                    status=INTERRUPTED,
+                    done=progress.done,
+                ) from None
+            finally:
+                progress.finish(complete=complete)
+        else:
+            try:
                 report = _run_workers(s, args)
-        finally:
-            progress.finish()
+            except KeyboardInterrupt:
+                raise _Failed(
+                    "interrupted",
+                    "run interrupted: each account is brought up to date whole or not at all; "
+                    "run it again to finish",
+                    status=INTERRUPTED,
+                ) from None
         if isinstance(s.billing.gateway, ReconcilingGateway):
             # Ask the gateway about pending invoices whose webhook may be lost (R-GW-3).
             found = s.billing.reconcile()
@@ -828,6 +1182,41 @@ def _instant(text: str) -> datetime:
     return at
 
 
+def _entry_kind(text: str) -> EntryKind:
+    try:
+        return EntryKind(text.replace("-", "_"))  # `--kind top-up`, as the command is named
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown kind {text!r}; the ledger has {', '.join(EntryKind)}"
+        ) from None
+
+
+def _date_or_instant(text: str) -> date | datetime:
+    """A day (``2026-01-31``, midnight in the account's time zone) or an instant with its
+    offset."""
+    if len(text) == 10:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    try:
+        return _instant(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a day YYYY-MM-DD or an ISO 8601 instant with its offset, got {text!r}"
+        ) from None
+
+
+def _month(text: str) -> date:
+    try:
+        year, month = text.split("-")
+        if len(year) != 4 or len(month) != 2:
+            raise ValueError
+        return date(int(year), int(month), 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a month YYYY-MM, got {text!r}") from None
+
+
 def _code_quantity(text: str) -> tuple[str, int]:
     code, sep, quantity = text.partition("=")
     try:
@@ -838,13 +1227,13 @@ def _code_quantity(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"expected CODE=QUANTITY, got {text!r}") from None
 
 
-def _common() -> argparse.ArgumentParser:
+def _common() -> _Parser:
     """The global options, accepted before or after the command.
 
     Defaults are suppressed here so that a subcommand does not overwrite a value given
     before it; the top-level parser holds the real defaults.
     """
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     group = common.add_argument_group("global options")
     _add_globals(group, suppress=True)
     return common
@@ -886,7 +1275,7 @@ def _add_globals(group: Any, *, suppress: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``subkit`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="subkit",
         description="Embeddable subscription billing: operate an account database, "
         "inspect catalogues.",
@@ -943,11 +1332,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pay.add_argument("--event-id", dest="event_id", help="the gateway's event id (deduplicated)")
 
-    charge = command("charge", "charge replies or a broadcast", _with_billing(_charge))
-    account(charge)
-    charge.add_argument("what", choices=["replies", "broadcast"])
-    charge.add_argument("count", type=int, metavar="COUNT", help="replies, or broadcast recipients")
-    key(charge, required=True)
+    charge = command("charge", "charge replies or a broadcast, or many (JSON lines)", _cmd_charge)
+    charge.usage = (
+        "%(prog)s ACCOUNT {replies,broadcast} COUNT --key K [global options]\n"
+        "       %(prog)s --many FILE [global options]"
+    )
+    charge.add_argument("account", metavar="ACCOUNT", nargs="?")
+    charge.add_argument("what", choices=["replies", "broadcast"], nargs="?")
+    charge.add_argument(
+        "count", type=int, metavar="COUNT", nargs="?", help="replies, or broadcast recipients"
+    )
+    key(charge)
+    charge.add_argument(
+        "--many",
+        metavar="FILE",
+        help='charge every line of FILE (- for stdin), each a JSON object {"account_id": ..., '
+        '"kind": "reply"|"broadcast", "count": N, "key": ...}; the file is checked whole '
+        "before anything is charged",
+    )
 
     change = command("change", "check out (or --quote) a plan change", _with_billing(_change))
     account(change)
@@ -984,11 +1386,36 @@ def build_parser() -> argparse.ArgumentParser:
     resume = command("resume", "undo unsubscribe", _with_billing(_resume))
     account(resume)
 
-    history = command("history", "the balance statement, newest first", _with_billing(_history))
+    history = command(
+        "history",
+        "the balance statement, newest first, or (--summary) its totals",
+        _with_billing(_history),
+    )
     account(history)
     history.add_argument("--balance", choices=[str(b) for b in Balance])
-    history.add_argument("--limit", type=int, default=50)
+    history.add_argument(
+        "--kind",
+        type=_entry_kind,
+        metavar="KIND",
+        help=f"only entries of this kind: {', '.join(EntryKind)} (top_up: the top-up history)",
+    )
+    history.add_argument(
+        "--since", type=_date_or_instant, metavar="DATE", help="from this day (inclusive)"
+    )
+    history.add_argument(
+        "--until", type=_date_or_instant, metavar="DATE", help="up to this day (exclusive)"
+    )
+    history.add_argument("--month", type=_month, metavar="YYYY-MM", help="one calendar month")
+    history.add_argument("--limit", type=int, help="entries per page (default 50)")
     history.add_argument("--cursor", help="the cursor a previous page printed")
+    history.add_argument(
+        "--summary",
+        action="store_true",
+        help="totals per day and kind instead of entries (default range: this month)",
+    )
+    history.add_argument(
+        "--by", choices=["day", "month"], help="with --summary: totals per day (default) or month"
+    )
 
     invoices = command("invoices", "the account's invoices, newest first", _with_billing(_invoices))
     account(invoices)
@@ -1052,20 +1479,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``subkit`` command with ``argv`` (default: ``sys.argv[1:]``); return the status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Whether to answer a usage error in JSON is known before parsing succeeds only from the
+    # words themselves.
+    as_json = "--json" in argv
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help, --version and usage errors
+    except _ParseError as error:
+        if as_json:
+            usage = error.parser.format_usage().strip()
+            return _fail(_Usage(error.message, usage=usage), as_json=True)
+        error.parser.print_usage(sys.stderr)
+        print(f"{error.parser.prog}: error: {error.message}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # --help and --version
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
         status: int = args.handler(args, sys.stdout)
     except SubkitError as error:
-        print(f"subkit: {error}", file=sys.stderr)
-        return 2
-    except _Usage as error:
-        print(f"subkit: {error}", file=sys.stderr)
-        return 2
+        return _fail(_Failed(error.code, str(error), **error.facts), as_json=args.json)
+    except _Failed as error:
+        return _fail(error, as_json=args.json)
+    except KeyboardInterrupt:
+        # Every change subkit makes commits whole or not at all: nothing is left half done.
+        stopped = _Failed("interrupted", "interrupted", status=INTERRUPTED)
+        return _fail(stopped, as_json=args.json)
     return status
+
+
+def _fail(failure: _Failed, *, as_json: bool) -> int:
+    sys.stdout.flush()  # what was printed before the failure comes first
+    if as_json:
+        shaped = _error_json(failure.code, failure.message, failure.facts)
+        print(json.dumps(shaped, ensure_ascii=False), file=sys.stderr)
+    else:
+        print(f"subkit: {failure.message}", file=sys.stderr)
+    return failure.status
 
 
 if __name__ == "__main__":  # pragma: no cover
