@@ -687,4 +687,8 @@ class TestRun:
         report = result.json()
         assert len(report["accounts"]) == 5
         assert report["counts"]["period"] == 5
-        assert result.err.splitlines() == ["run: 2/5 accounts", "run: 4/5 accounts", "run: 5/5 accounts"]
+        assert result.err.splitlines() == [
+            "run: 2/5 accounts",
+            "run: 4/5 accounts",
+            "run: 5/5 accounts",
+        ]

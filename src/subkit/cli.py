@@ -829,10 +829,14 @@ def _history(s: _Session, args: argparse.Namespace) -> tuple[Any, str]:
         ]
         for e in page.items
     ]
-    table = _table(
-        ["At", "Balance", "Kind", "Count", "Amount", "Balance after", "Invoice/key"],
-        rows,
-        numeric={3, 4, 5},
+    table = (
+        _table(
+            ["At", "Balance", "Kind", "Count", "Amount", "Balance after", "Invoice/key"],
+            rows,
+            numeric={3, 4, 5},
+        )
+        if rows or args.cursor is not None
+        else "(no entries)"
     )
     return page, _next(table, page.next_cursor)
 
@@ -1026,6 +1030,7 @@ class _Progress:
         self.done = 0
         self.left = count() if count is not None else None
         self.base = 0  # accounts done when ``left`` was counted
+        self.shown = ""
 
     def total(self) -> str:
         if self.left is None:
@@ -1047,8 +1052,12 @@ class _Progress:
             self._show()
 
     def _show(self) -> None:
+        line = f"run: {self.done}{self.total()} accounts"
+        if line == self.shown:
+            return
+        self.shown = line
         start, end = ("\r", "") if self.tty else ("", "\n")
-        self.stream.write(f"{start}run: {self.done}{self.total()} accounts{end}")
+        self.stream.write(f"{start}{line}{end}")
         self.stream.flush()
 
     def finish(self, *, complete: bool) -> None:
@@ -1057,8 +1066,7 @@ class _Progress:
             self.base, self.left = self.done, 0
         if self.done < PROGRESS_EVERY:
             return  # a handful of accounts: no progress to show
-        if self.done % PROGRESS_EVERY:
-            self._show()
+        self._show()
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
