@@ -423,6 +423,30 @@ def quantity_cases() -> list[Case]:
     return cases
 
 
+# Not a count whatever is held (the world holds 2 extra users, none stopping): these were
+# AddOnNotHeld, the holdings looked at before the argument.
+BAD_ADDON_QUANTITIES: list[tuple[str, object]] = [
+    ("bool", True),
+    ("zero", 0),
+    ("negative", -1),
+    ("float", 1.5),
+    ("float-whole", 1.0),
+    ("str", "1"),
+    ("2**63", 2**63),
+]
+
+
+def addon_quantity_cases() -> list[Case]:
+    cases: list[Case] = []
+    for value_name, value in BAD_ADDON_QUANTITIES:
+        for name, call in [
+            ("stop_addon", lambda b, v: b.stop_addon(ACCOUNT, "extra_user", quantity=v)),
+            ("resume_addon", lambda b, v: b.resume_addon(ACCOUNT, "extra_user", quantity=v)),
+        ]:
+            cases.append(Case(f"{name}-quantity-{value_name}", _bind(call, value), InvalidQuantity))
+    return cases
+
+
 def choice_cases() -> list[Case]:
     cases: list[Case] = []
     for value_name, value in [
@@ -617,7 +641,18 @@ def cursor_cases() -> list[Case]:
 
 def other_cases() -> list[Case]:
     return [
-        Case("check_limit-resource", lambda b: b.check_limit(ACCOUNT, "seats", 1), InvalidQuantity),
+        Case(
+            "check_limit-resource",
+            lambda b: b.check_limit(ACCOUNT, "seats", 1),
+            InvalidArgument,
+            "resource",
+        ),
+        Case(
+            "check_limit-resource-list",
+            lambda b: b.check_limit(ACCOUNT, ["users"], 1),
+            InvalidArgument,
+            "resource",
+        ),
         Case(
             "check_limit-total-float",
             lambda b: b.check_limit(ACCOUNT, "users", 1.5),
@@ -637,6 +672,19 @@ def other_cases() -> list[Case]:
             InvalidArgument,
             "older_than",
         ),
+        # now - older_than before year 1 raised the builtin OverflowError.
+        Case(
+            "reconcile-older_than-max",
+            lambda b: b.reconcile(older_than=timedelta.max),
+            InvalidArgument,
+            "older_than",
+        ),
+        Case(
+            "reconcile-older_than-before-year-1",
+            lambda b: b.reconcile(older_than=timedelta(days=366 * 2026)),
+            InvalidArgument,
+            "older_than",
+        ),
         Case("subscription-unknown-account", lambda b: b.subscription("nobody"), AccountNotFound),
     ]
 
@@ -647,6 +695,7 @@ CASES: list[Case] = [
     *payment_cases(),
     *count_and_amount_cases(),
     *quantity_cases(),
+    *addon_quantity_cases(),
     *choice_cases(),
     *text_cases(),
     *cursor_cases(),

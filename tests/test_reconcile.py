@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -94,6 +94,24 @@ class TestReconcile:
         for bad in ({"limit": 0}, {"limit": True}, {"older_than": timedelta(minutes=-1)}):
             with pytest.raises(InvalidArgument):
                 billing.reconcile(**bad)  # type: ignore[arg-type]
+
+    def test_older_than_reaching_year_1_is_nothing_old_and_beyond_is_refused(
+        self, billing: Billing, account: str, clock: FixedClock
+    ) -> None:
+        """R-ERR: a cutoff before year 1 was a raw OverflowError; now InvalidArgument naming
+        ``older_than``. The oldest cutoff that exists reads fine on every store."""
+        billing.top_up(account, "conversation", 50_000)
+        clock.advance(timedelta(hours=1))
+        oldest = clock.now() - datetime(1, 1, 2, tzinfo=UTC)
+        assert billing.reconcile(older_than=oldest).counts == {}
+        for huge in (oldest + timedelta(days=2), timedelta.max):
+            with pytest.raises(InvalidArgument) as refused:
+                billing.reconcile(older_than=huge)
+            assert (refused.value.code, refused.value.argument) == (
+                "invalid_argument",
+                "older_than",
+            )
+        assert billing.reconcile().counts == {"checked": 1, "unchanged": 1}
 
     def test_a_gateway_without_status_is_skipped(self, account: str) -> None:
         class PlainGateway:

@@ -16,6 +16,7 @@ from subkit import lifecycle
 from subkit.errors import (
     AccountNotFound,
     AddOnNotHeld,
+    InvalidQuantity,
     InvalidTransition,
     InvoiceNotFound,
     UnknownAddOn,
@@ -283,9 +284,9 @@ def test_resume_addon_drops_a_renewal_priced_without_the_units(
     ("addon", "quantity", "error"),
     [
         ("extra_user", 3, AddOnNotHeld),  # only 2 stopping
-        ("extra_user", 0, AddOnNotHeld),
-        ("extra_user", -1, AddOnNotHeld),
-        ("extra_user", True, AddOnNotHeld),
+        ("extra_user", 0, InvalidQuantity),  # not a count: bad input, whatever is stopping
+        ("extra_user", -1, InvalidQuantity),
+        ("extra_user", True, InvalidQuantity),
         ("extra_contact", None, AddOnNotHeld),  # nothing of it stopping
         ("no_such_addon", None, UnknownAddOn),
     ],

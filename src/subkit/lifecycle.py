@@ -12,6 +12,7 @@ from datetime import datetime
 
 import attrs
 
+from subkit import bounds
 from subkit import subscription as subs
 from subkit.errors import (
     AddOnNotHeld,
@@ -46,10 +47,18 @@ def cancel_change(sub: Subscription, at: datetime) -> subs.Step:
     )
 
 
+def _quantity(code: str, quantity: object) -> None:
+    # A quantity that is no count at all (True, 0, -1, 1.5) is bad input whatever is held:
+    # InvalidQuantity before the holdings are looked at, never AddOnNotHeld (R-LIM-1).
+    if quantity is not None:
+        bounds.quantities({code: quantity}, "quantity")
+
+
 def stop_addon(
     sub: Subscription, catalogue: Catalogue, code: str, quantity: int | None, at: datetime
 ) -> tuple[Subscription, AddOnEvent]:
     """Stop ``quantity`` units (all when ``None``) at the end of the paid time (R-ADD-4)."""
+    _quantity(code, quantity)
     addon = catalogue.addon(code)
     active = sub.addons.get(code, 0) - sub.stopping.get(code, 0)
     wanted = active if quantity is None else quantity
@@ -57,7 +66,7 @@ def stop_addon(
         raise AddOnNotHeld(
             f"{addon.name} is not held (or all of it is stopping)", addon=code, active=0
         )
-    if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1 or wanted > active:
+    if wanted > active:
         raise AddOnNotHeld(
             f"cannot stop {wanted} of {addon.name}: {active} active", addon=code, active=active
         )
@@ -76,6 +85,7 @@ def resume_addon(
     The most recent stops are undone first. A pending renewal was priced without the units;
     the service drops it (the customer renews again with them priced in).
     """
+    _quantity(code, quantity)
     addon = catalogue.addon(code)
     resumable = sum(
         stop.quantity
@@ -90,7 +100,7 @@ def resume_addon(
             active=sub.addons.get(code, 0) - sub.stopping.get(code, 0),
             stopping=0,
         )
-    if isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= resumable:
+    if wanted > resumable:
         raise AddOnNotHeld(
             f"cannot resume {wanted} of {addon.name}: {resumable} stopping",
             addon=code,

@@ -1327,13 +1327,21 @@ class Billing:
                 value=older_than,
             )
         now = self._now()
+        try:
+            requested_before = now - older_than
+        except OverflowError:  # before year 1: a typed refusal, not the builtin
+            raise InvalidArgument(
+                f"older_than reaches before year 1 from {now.isoformat()}",
+                argument="older_than",
+                value=older_than,
+            ) from None
         counts: Counter[str] = Counter()
         touched: list[str] = []
         gateway = self.gateway
         if not isinstance(gateway, ReconcilingGateway):
             return RunReport(until=now, accounts=(), counts={})
         with self.store.transaction() as unit:
-            pending = unit.pending_invoices(now - older_than, limit=limit)
+            pending = unit.pending_invoices(requested_before, limit=limit)
         for invoice in pending:
             counts["checked"] += 1
             reference = invoice.payment.reference if invoice.payment is not None else None

@@ -14,7 +14,7 @@ import attrs
 
 from subkit.account import Account
 from subkit.cycles import Interval, Period, zone
-from subkit.errors import InvalidQuantity, LimitExceeded
+from subkit.errors import InvalidArgument, InvalidQuantity, LimitExceeded
 from subkit.money import Money
 from subkit.plans import AddOn, Catalogue, Limits, Plan, Usage
 from subkit.subscription import ScheduledChange, Subscription, SubscriptionStatus
@@ -154,7 +154,11 @@ def overview(
 def check_limit(catalogue: Catalogue, sub: Subscription, resource: str, wanted_total: int) -> None:
     """Refuse going over the users or contacts limit (R-USE-2)."""
     if resource not in ("users", "contacts"):
-        raise InvalidQuantity(f"resource must be 'users' or 'contacts', not {resource!r}")
+        raise InvalidArgument(
+            f"resource must be 'users' or 'contacts', not {resource!r}",
+            argument="resource",
+            value=resource,
+        )
     if isinstance(wanted_total, bool) or not isinstance(wanted_total, int) or wanted_total < 0:
         raise InvalidQuantity(f"wanted_total must be an int >= 0, got {wanted_total!r}")
     limit = catalogue.entitlements(sub.plan, sub.addons).get(resource)
