@@ -1,4 +1,5 @@
-"""The Wallet aggregate: lots, charges, quota, overdraft, expiry and history (R-BAL)."""
+"""The Wallet aggregate: lots, charges, quota, overdraft and expiry (R-BAL). Paging the
+history is the stores' (the contract suite) with the one cursor codec (tests/test_paging.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from subkit.wallet import (
     Balance,
     Charge,
     EntryKind,
-    InvalidCursor,
     LedgerEntry,
     LotSource,
     Wallet,
@@ -40,11 +40,8 @@ from subkit.wallet import (
     charge_replies,
     conservation_holds,
     credit_top_up,
-    decode_cursor,
-    encode_cursor,
     expire_due,
     grant,
-    history_page,
     ledger_totals,
     open_wallet,
     reset_quota,
@@ -371,72 +368,6 @@ class TestAdjust:
     def test_zero_is_refused(self, rules: WalletRules) -> None:
         with pytest.raises(InvalidAmount):
             adjust(fresh(), rules, CONV, 0, T0, key="k", reason="nothing")
-
-
-def _many_entries() -> tuple[Wallet, list[LedgerEntry]]:
-    rules = Catalogue.default().wallet_rules
-    ledger: list[LedgerEntry] = []
-    wallet = apply(fresh(), credit_top_up(fresh(), CONV, 100_000, T0, invoice_code="I1"), ledger)
-    wallet = apply(wallet, credit_top_up(wallet, BCAST, 100_000, T0, invoice_code="I2"), ledger)
-    for n in range(120):  # all at one instant
-        wallet = apply(wallet, charge_replies(wallet, rules, 1, T0, key=f"m{n}")[0], ledger)
-    for day in range(1, 11):
-        at = T0 + timedelta(days=day)
-        wallet = apply(wallet, charge_broadcast(wallet, rules, 1, 0, at, key=f"b{day}")[0], ledger)
-    return wallet, ledger
-
-
-class TestHistory:
-    def test_paging_is_stable_when_entries_share_an_instant(self) -> None:
-        """R-BAL-10: newest first by (time, order of writing); pages neither skip nor repeat."""
-        _, ledger = _many_entries()
-        seen: list[LedgerEntry] = []
-        cursor: str | None = None
-        pages = 0
-        while True:
-            page, cursor = history_page(ledger, limit=7, cursor=cursor)
-            seen.extend(page)
-            pages += 1
-            if cursor is None:
-                break
-        assert pages == -(-len(ledger) // 7)
-        assert seen == sorted(ledger, key=lambda e: (e.at, e.seq), reverse=True)
-
-    def test_filters_and_bounds(self) -> None:
-        """R-BAL-7, R-BAL-10: by balance and kind; since inclusive, until exclusive."""
-        _, ledger = _many_entries()
-        page, cursor = history_page(ledger, balance=BCAST, limit=100)
-        assert cursor is None and len(page) == 11 and all(e.balance is BCAST for e in page)
-        day = T0 + timedelta(days=3)
-        page, _ = history_page(
-            ledger, kind=EntryKind.BROADCAST, since=day, until=day + timedelta(days=2)
-        )
-        assert [e.at for e in page] == [day + timedelta(days=1), day]
-        page, _ = history_page(ledger, kind="reply", until=T0)
-        assert page == ()
-
-    def test_top_up_history_is_the_top_up_entries(self) -> None:
-        """R-BAL-7: Riwayat Top Up lists top-ups with their invoice codes, newest first."""
-        _, ledger = _many_entries()
-        page, cursor = history_page(ledger, kind=EntryKind.TOP_UP)
-        assert [e.invoice_code for e in page] == ["I2", "I1"] and cursor is None
-
-    def test_cursor_round_trip(self) -> None:
-        """R-BAL-10: a cursor is opaque but round-trips its position, zone offset included."""
-        at = datetime(2024, 3, 31, 23, 59, 59, 123456, tzinfo=JAKARTA)
-        cursor = encode_cursor(at, 42)
-        assert "|" not in cursor and "=" not in cursor
-        assert decode_cursor(cursor) == (at, 42)
-        assert decode_cursor(cursor)[0].utcoffset() == timedelta(hours=7)
-
-    @pytest.mark.parametrize("cursor", ["", "!!!", "bm90LWEtY3Vyc29y", encode_cursor(T0, 1)[:-3]])
-    def test_bad_cursor_is_refused(self, cursor: str) -> None:
-        with pytest.raises(InvalidCursor):
-            history_page([], cursor=cursor)
-
-    def test_limit_must_be_positive(self) -> None:
-        with pytest.raises(InvalidQuantity):
-            history_page([], limit=0)
 
 
 # -- the state machine ----------------------------------------------------------------------

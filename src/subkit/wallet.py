@@ -25,10 +25,7 @@ debt, quota, holds, the ledger sequence); they are read and checked together.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
-import heapq
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -40,7 +37,6 @@ from subkit.errors import (
     HoldNotFound,
     InsufficientBalance,
     InvalidAmount,
-    InvalidCursor,
     InvalidQuantity,
     InvalidTime,
     TopUpOutOfRange,
@@ -877,87 +873,12 @@ def conservation_holds(wallet: Wallet, entries: Iterable[LedgerEntry]) -> bool:
     return all(wallet.balance(b).amount == running[b] for b in Balance)
 
 
-# -- history (R-BAL-7, R-BAL-10) ------------------------------------------------------------
-
-
-def encode_cursor(at: datetime, seq: int) -> str:
-    """Return the opaque cursor that points just after the entry at ``(at, seq)``."""
-    raw = f"{ensure_aware(at, 'at').isoformat()}|{seq}".encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """Return the ``(at, seq)`` a cursor from :func:`encode_cursor` points after.
-
-    Raises:
-        InvalidCursor: the cursor is not one subkit made.
-    """
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
-        when, _, seq = text.rpartition("|")
-        at = datetime.fromisoformat(when)
-        position = (ensure_aware(at), int(seq))
-    except (ValueError, TypeError, UnicodeError, binascii.Error, AttributeError):
-        raise InvalidCursor(f"invalid history cursor {cursor!r}", value=cursor) from None
-    return position
-
-
-def history_page(
-    entries: Iterable[LedgerEntry],
-    *,
-    balance: Balance | str | None = None,
-    kind: EntryKind | str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> tuple[tuple[LedgerEntry, ...], str | None]:
-    """Return one page of history, newest first, and the cursor of the next page (R-BAL-10).
-
-    Entries are ordered by ``(at, seq)`` descending, so a page boundary inside a run of
-    entries sharing one instant is still stable. ``since`` is inclusive, ``until``
-    exclusive. The next cursor is ``None`` on the last page. Top-up history is
-    ``kind=EntryKind.TOP_UP``.
-
-    Raises:
-        InvalidQuantity: ``limit`` is not an int of at least 1.
-        InvalidCursor: ``cursor`` is not one this function handed out.
-    """
-    limit = _quantity(limit, "limit")
-    wanted_balance = None if balance is None else _balance(balance)
-    wanted_kind = None if kind is None else EntryKind(kind)
-    if since is not None:
-        ensure_aware(since, "since")
-    if until is not None:
-        ensure_aware(until, "until")
-    after = decode_cursor(cursor) if cursor is not None else None
-
-    def keep(entry: LedgerEntry) -> bool:
-        if wanted_balance is not None and entry.balance != wanted_balance:
-            return False
-        if wanted_kind is not None and entry.kind != wanted_kind:
-            return False
-        if since is not None and entry.at < since:
-            return False
-        if until is not None and entry.at >= until:
-            return False
-        return after is None or (entry.at, entry.seq) < after
-
-    # Only the page (plus one, to know whether another follows) is kept in memory.
-    chosen = heapq.nlargest(limit + 1, filter(keep, entries), key=lambda e: (e.at, e.seq))
-    page = tuple(chosen[:limit])
-    next_cursor = encode_cursor(page[-1].at, page[-1].seq) if len(chosen) > limit else None
-    return page, next_cursor
-
-
 __all__ = [
     "Balance",
     "Charge",
     "EntryKind",
     "HeldCredit",
     "Hold",
-    "InvalidCursor",
     "LedgerEntry",
     "Lot",
     "LotSource",
@@ -971,11 +892,8 @@ __all__ = [
     "charge_replies",
     "conservation_holds",
     "credit_top_up",
-    "decode_cursor",
-    "encode_cursor",
     "expire_due",
     "grant",
-    "history_page",
     "hold_broadcast",
     "ledger_totals",
     "open_wallet",
