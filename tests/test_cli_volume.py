@@ -646,6 +646,42 @@ class TestInterrupt:
         result = shops("overview", "acme")
         assert (result.status, result.err) == (130, "subkit: interrupted\n")
 
+    def test_charge_many_says_the_file_can_be_run_again(
+        self, shops: Run, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def interrupted(*args: Any, **kwargs: Any) -> Any:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Billing, "charge_many", interrupted)
+        text = jsonl(charge("acme", "reply", 1, "m-1"))
+        result = shops("charge", "--many", "-", stdin=text)
+        assert result.status == 130
+        assert result.err.startswith("subkit: charge --many interrupted: the lines charged")
+        assert len(result.err.splitlines()) == 1
+
+    def test_with_workers_the_parent_ends_the_pool(
+        self, shops: Run, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def interrupted(*args: Any, **kwargs: Any) -> Any:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(subkit.cli, "_run_workers", interrupted)
+        result = shops("run", "--workers", "2", now=NEXT_PERIOD, json_=True)
+        assert result.status == 130
+        assert result.error()["code"] == "interrupted"
+
+    def test_a_worker_leaves_ctrl_c_to_its_parent(self) -> None:
+        """A worker of ``run --workers`` ignores SIGINT (the parent terminates the pool)."""
+        child = (
+            "import signal, subkit.cli\n"
+            "subkit.cli._ignore_interrupts()\n"
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", child], capture_output=True, text=True, timeout=120, check=True
+        )
+        assert done.stdout == "True\n"
+
     def test_a_real_sigint_to_a_real_process(self, cli: Run, database: Path) -> None:
         """The process is sent SIGINT while it waits, after its second account, on a pipe
         the test never writes to: no sleep, no race. It ends with the one line and 130."""

@@ -635,7 +635,15 @@ def _charge_many(args: argparse.Namespace, out: TextIO) -> int:
     name, text = _read_lines(args.many)
     requests = read_charges(name, text)
     with _session(args) as s:
-        results = s.billing.charge_many([request for _, request in requests])
+        try:
+            results = s.billing.charge_many([request for _, request in requests])
+        except KeyboardInterrupt:
+            raise _Failed(
+                "interrupted",
+                "charge --many interrupted: the lines charged before it stay charged; run the "
+                "same file again, their keys make it charge each line once",
+                status=INTERRUPTED,
+            ) from None
         refused = [
             (number, result)
             for (number, _), result in zip(requests, results, strict=True)
