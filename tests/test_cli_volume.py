@@ -188,6 +188,20 @@ class TestChargeMany:
             "refused": [{"line": 2, "code": "insufficient_balance"}],
         }
 
+    def test_many_refusals_are_named_up_to_ten_and_all_listed(self, shops: Run) -> None:
+        text = jsonl(*(charge("acme", "broadcast", 1, f"c-{n}") for n in range(25)))
+        result = shops("charge", "--many", "-", stdin=text)
+        assert result.status == 2
+        assert len(rows(result.out)) == 25
+        err = result.err.splitlines()
+        assert err[0].endswith("line 10 (insufficient_balance) and 15 more")
+        assert len(err) == 11
+        shaped = shops("charge", "--many", "-", stdin=text, json_=True)
+        error = shaped.error()
+        assert error["message"].endswith("and 15 more")
+        assert [line["line"] for line in error["refused"]] == list(range(1, 26))
+        assert len(shaped.out.splitlines()) == 25
+
     def test_blank_lines_are_skipped_and_lines_keep_their_numbers(self, shops: Run) -> None:
         text = "\n" + jsonl(charge("acme", "reply", 1, "m-1")) + "  \n"
         text += jsonl(charge("acme", "broadcast", 5, "c-1"))

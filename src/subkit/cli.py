@@ -88,6 +88,9 @@ PROGRESS_EVERY = 200
 COUNT_AT_MOST = 100_000
 #: The fields of a line of ``charge --many``: those of :class:`~subkit.charges.ChargeRequest`.
 CHARGE_FIELDS = ("account_id", "kind", "count", "key")
+#: How many refused lines of ``charge --many`` the message on stderr names (all are listed
+#: on stdout, and in the ``refused`` fact of the JSON error).
+NAMED_REFUSALS = 10
 #: Exit status of a command interrupted by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
 
@@ -665,10 +668,13 @@ def _charge_many(args: argparse.Namespace, out: TextIO) -> int:
             )
     if not refused:
         return 0
-    which = ", ".join(f"line {number} ({error.code})" for number, error in refused)
-    message = f"{len(refused)} of {len(results)} charges refused: {which}"
+    # The message names the first few; the table (or the JSON lines) has every one.
+    named = refused[:NAMED_REFUSALS]
+    more = f" and {len(refused) - len(named)} more" if len(refused) > len(named) else ""
+    which = ", ".join(f"line {number} ({error.code})" for number, error in named)
+    message = f"{len(refused)} of {len(results)} charges refused: {which}{more}"
     if not s.json:
-        message += "".join(f"\n  line {number}: {error.code}: {error}" for number, error in refused)
+        message += "".join(f"\n  line {number}: {error.code}: {error}" for number, error in named)
     lines = [{"line": number, "code": error.code} for number, error in refused]
     raise _Failed("charges_refused", message, refused=lines)
 
@@ -1278,7 +1284,10 @@ def _add_globals(group: Any, *, suppress: bool) -> None:
         help="a catalogue TOML file (default: built-in)",
     )
     group.add_argument(
-        "--json", action="store_true", default=default(False), help="print JSON for scripts"
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print JSON for scripts (a failure: a JSON object on stderr)",
     )
     group.add_argument(
         "--now",
