@@ -8,10 +8,10 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from helpers import JAKARTA
 from subkit.cli import main
 from subkit.demo import ACCOUNT, DemoResult, run_demo, run_words
 from subkit.money import Money, format_money
@@ -21,7 +21,6 @@ from subkit.stores.sqlite import SqliteStore
 from subkit.testing import FakeGateway, FixedClock
 from subkit.wallet import EntryKind
 
-JAKARTA = ZoneInfo("Asia/Jakarta")
 END = datetime(2027, 4, 1, 12, 0, tzinfo=JAKARTA)
 
 
