@@ -22,6 +22,7 @@ from bench import (
     charge_postgres,
     charge_sqlite,
     history,
+    holds,
     quote,
     read_latency,
     volume,
@@ -41,6 +42,8 @@ NAMES = (
     "read_latency",
     "batched_charges",
     "usage_summary",
+    "hold_settle",
+    "hold_settle_postgres",
 )
 
 
@@ -63,6 +66,16 @@ def plan(quick: bool) -> dict[str, Callable[[], Section]]:
             sizes=(10_000, 100_000 if quick else 1_000_000),
             rounds=3 if quick else 5,
             seconds=seconds / 2,
+        ),
+        "hold_settle": lambda: holds.run(
+            sizes=(10_000, 100_000 if quick else 1_000_000),
+            rounds=3 if quick else 5,
+            settles=10 if quick else 20,
+        ),
+        "hold_settle_postgres": lambda: holds.run_postgres(
+            sizes=(10_000, 100_000 if quick else 1_000_000),
+            rounds=3 if quick else 5,
+            settles=10 if quick else 20,
         ),
         "read_latency": lambda: read_latency.run(
             size=sizes[1], rounds=2 if quick else 4, seconds=3.0 if quick else 8.0
@@ -167,6 +180,8 @@ _TITLES = {
     "Read latency, SQLite": "bench.read_latency",
     "Batched charges, SQLite": "bench.volume",
     "Usage summary, SQLite": "bench.volume",
+    "Broadcast settle, SQLite": "bench.holds",
+    "Broadcast settle, PostgreSQL": "bench.holds",
 }
 
 
