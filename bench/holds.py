@@ -163,7 +163,7 @@ def _rounds(
         (f"{RECIPIENTS:,} recipients, {large:,} entries", sides[large], RECIPIENTS, SENT),
         (f"1 recipient, {small:,} entries", sides[small], 1, 1),
     ]
-    for label, side, recipients, sent in plan:  # warm the caches and check the path once
+    for _label, side, recipients, sent in plan:  # warm the caches and check the path once
         key = f"warm-{recipients}-{id(side)}"
         side.settle(key, recipients, sent)
         side.check(key, sent)
