@@ -26,6 +26,7 @@ from subkit.wallet import (
     LedgerEntry,
     conservation_holds,
     credit_top_up,
+    expire_due,
     grant,
     hold_broadcast,
     open_wallet,
@@ -231,6 +232,52 @@ class TestOverdraft:
         conserved(billing)
 
 
+class TestGivenBackCredit:
+    """Credit a settle or a release gives back goes back into the lot it came from: a new
+    lot each time grew the wallet, and so every later call's cost, with every campaign."""
+
+    def test_partial_settles_and_releases_keep_the_lots_the_wallet_had(self) -> None:
+        wallet = credit_top_up(
+            open_wallet("acme", "IDR"), Balance.BROADCAST, 1_000_000, START, invoice_code="INV"
+        ).wallet
+        lots = [(lot.id, lot.remaining) for lot in wallet.lots]
+        for i in range(20):
+            wallet, _ = hold_broadcast(
+                wallet, RULES, 100, 0, START, hold_id=f"h{i}", expires_at=START + timedelta(1)
+            )
+            wallet = wallet.wallet
+            if i % 2:
+                wallet = release_hold(wallet, f"h{i}", START).wallet
+            else:
+                wallet = settle_hold(wallet, f"h{i}", 90, START)[0].wallet
+        assert [(lot.id, lot.remaining) for lot in wallet.lots] == [
+            (lots[0][0], 1_000_000 - 10 * 90 * 650)
+        ]
+
+    def test_an_expiring_lot_given_credit_back_expires_as_one_entry(self) -> None:
+        expiry = START + timedelta(days=7)
+        wallet = grant(
+            open_wallet("acme", "IDR"), Balance.BROADCAST, 10_000, START, expires_at=expiry
+        ).wallet
+        change, _ = hold_broadcast(
+            wallet, RULES, 5, 0, START, hold_id="c", expires_at=START + timedelta(hours=1)
+        )
+        wallet = release_hold(change.wallet, "c", START).wallet
+        wallet = settle_hold(
+            hold_broadcast(
+                wallet, RULES, 10, 0, START, hold_id="d", expires_at=START + timedelta(hours=1)
+            )[0].wallet,
+            "d",
+            4,
+            START,
+        )[0].wallet
+        expired = expire_due(wallet, expiry).entries
+        assert [(e.kind, e.amount, e.at) for e in expired] == [
+            (EntryKind.EXPIRY, idr(-(10_000 - 4 * 650)), expiry)
+        ]
+        assert expire_due(wallet, expiry).wallet.lots == ()
+
+
 class TestKeysAndInput:
     def test_the_same_key_returns_the_same_hold_and_other_arguments_conflict(self) -> None:
         billing, _ = make(catalogue())
@@ -297,6 +344,7 @@ def test_holds_conserve_money_and_never_reserve_more_than_there_is(ops: list) ->
     now = START
     ledger: list[LedgerEntry] = []
     ids: list[str] = []
+    credits = 0
     for op, a, b in ops:
         try:
             if op == "hold":
@@ -331,7 +379,10 @@ def test_holds_conserve_money_and_never_reserve_more_than_there_is(ops: list) ->
             continue
         wallet = change.wallet
         ledger.extend(change.entries)
+        credits += op == "credit"
         assert conservation_holds(wallet, ledger)
+        # Credit given back goes back into its lot: no more lots than credits made them.
+        assert len(wallet.lots) <= credits
         free = wallet._spendable(Balance.BROADCAST) - wallet.unfunded(Balance.BROADCAST)
         assert free >= -RULES.overdraft[Balance.BROADCAST].amount
         assert wallet.broadcast_used + wallet.quota_held() <= QUOTA

@@ -464,23 +464,43 @@ class _Writer:
         return tuple(taken), rest
 
     def give_back(self, balance: Balance, part: HeldCredit) -> None:
-        """Return unused held credit: it pays any debt first, the rest is a lot again with
-        its source and expiry (an expiry already past is taken by the next ``expire``)."""
+        """Return unused held credit: it pays any debt first, the rest goes back into the
+        lot it was taken from (the lot of ``balance`` with its source, creation and expiry)
+        or, when that lot was used up, is a lot again with them (an expiry already past is
+        taken by the next ``expire``)."""
         debt = self.wallet.debt.get(balance, 0)
         repaid = min(debt, part.amount)
         wallet = attrs.evolve(self.wallet, debt={**self.wallet.debt, balance: debt - repaid})
-        if part.amount > repaid:
-            lot = Lot(
-                id=wallet.next_lot_id,
-                balance=balance,
-                source=part.source,
-                remaining=part.amount - repaid,
-                created_at=part.created_at,
-                expires_at=part.expires_at,
+        back = part.amount - repaid
+        if back > 0:
+            origin = (part.source, part.created_at, part.expires_at)
+            same = next(
+                (
+                    lot
+                    for lot in wallet.lots_of(balance)
+                    if (lot.source, lot.created_at, lot.expires_at) == origin
+                ),
+                None,
             )
-            wallet = attrs.evolve(
-                wallet, lots=(*wallet.lots, lot), next_lot_id=wallet.next_lot_id + 1
-            )
+            if same is not None:
+                # Not a lot per give-back: that grew the wallet by a lot at each partial
+                # settle or release, and with it the cost of every later call on the account.
+                lots = tuple(
+                    attrs.evolve(lot, remaining=lot.remaining + back) if lot is same else lot
+                    for lot in wallet.lots
+                )
+                wallet = attrs.evolve(wallet, lots=lots)
+            else:
+                lot = Lot(
+                    id=wallet.next_lot_id,
+                    balance=balance,
+                    source=part.source,
+                    remaining=back,
+                    created_at=part.created_at,
+                    expires_at=part.expires_at,
+                )
+                lots = (*wallet.lots, lot)
+                wallet = attrs.evolve(wallet, lots=lots, next_lot_id=wallet.next_lot_id + 1)
         self.wallet = wallet
 
     def drop_hold(self, hold_id: str) -> None:
