@@ -69,13 +69,13 @@ def plan(quick: bool) -> dict[str, Callable[[], Section]]:
         ),
         "hold_settle": lambda: holds.run(
             sizes=(10_000, 100_000 if quick else 1_000_000),
-            rounds=3 if quick else 5,
-            settles=10 if quick else 20,
+            rounds=3 if quick else 7,
+            settles=10 if quick else 40,
         ),
         "hold_settle_postgres": lambda: holds.run_postgres(
             sizes=(10_000, 100_000 if quick else 1_000_000),
-            rounds=3 if quick else 5,
-            settles=10 if quick else 20,
+            rounds=3 if quick else 7,
+            settles=10 if quick else 40,
         ),
         "read_latency": lambda: read_latency.run(
             size=sizes[1], rounds=2 if quick else 4, seconds=3.0 if quick else 8.0
