@@ -339,16 +339,21 @@ class Billing:
     def _load(self, unit: UnitOfWork, account_id: str, out: _Outcome) -> tuple[Account, datetime]:
         """Load an account, date the call (:meth:`_dated`) and apply what is due for it up
         to then (R-TIME). Returns the account and the call's time."""
+        account, caught, now = self._due(unit, account_id)
+        if caught.account is account:
+            return account, now
+        return self._apply_catch_up(unit, account, caught, out, now), now
+
+    def _due(self, unit: UnitOfWork, account_id: str) -> tuple[Account, CatchUp, datetime]:
+        """Load an account, date the call and decide what is due for it, writing nothing:
+        the stored account, its catch-up and the call's time (:meth:`_load` saves it)."""
         account = unit.get_account(account_id)
         if account is None:
             raise AccountNotFound(f"no account {account_id!r}", account_id=account_id)
         # Read the clock only now: the unit holds the account (SQLite's write lock is taken
         # at BEGIN IMMEDIATE, a row lock at the read), so no writer can come in between.
         now = self._dated(account)
-        caught = self._catch_up(account, now)
-        if caught.account is account:
-            return account, now
-        return self._apply_catch_up(unit, account, caught, out, now), now
+        return account, self._catch_up(account, now), now
 
     def _catch_up(self, account: Account, until: datetime) -> CatchUp:
         """What is due for ``account`` up to ``until``: the one catch-up that writes save
@@ -613,11 +618,14 @@ class Billing:
 
         Each request is all or nothing and idempotent under its key exactly as
         :meth:`charge_replies` / :meth:`charge_broadcast`; a refused one is its own result
-        (the ``SubkitError`` it would have raised) and leaves the others alone. Results come
-        in request order. Requests are charged ``CHARGE_BATCH`` at a time, each batch in one
-        unit of work (one commit) that loads and saves each of its accounts once; a batch the
-        store cannot commit (``ConcurrencyConflict`` after the retries, ``StoreError``) gives
-        that error as the result of each of its requests, and changed nothing.
+        (the ``SubkitError`` it would have raised) and leaves the others alone. A refused or
+        replayed request writes nothing: an account none of whose requests charged is not
+        saved, not even what was due for it (the next change or the billing run writes that,
+        dated when it was due). Results come in request order. Requests are charged
+        ``CHARGE_BATCH`` at a time, each batch in one unit of work (one commit) that loads
+        and saves each of its accounts once; a batch the store cannot commit
+        (``ConcurrencyConflict`` after the retries, ``StoreError``) gives that error as the
+        result of each of its requests, and changed nothing.
         """
         if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
             raise InvalidArgument(
@@ -653,10 +661,13 @@ class Billing:
         done: list[tuple[int, Charge | SubkitError]] = []
         for account_id, mine in by_account.items():
             try:
-                account, now = self._load(unit, account_id, out)
+                stored, caught, now = self._due(unit, account_id)
             except SubkitError as refused:  # AccountNotFound, InvalidTime: each request's own
                 done.extend((index, refused) for index, _ in mine)
                 continue
+            # Charged on the account with what is due applied, as a read is; what is due is
+            # written only with a charge: refused or replayed requests write nothing (R-VOL-1).
+            account = stored if caught.account is stored else reads.settled(stored, caught, now)
             records = {
                 (where, request.key): unit.get_record(account_id, where, request.key)
                 for _, request in mine
@@ -665,8 +676,10 @@ class Billing:
             charged = charges.charge_account(
                 account, self.catalogue, [request for _, request in mine], now, records
             )
-            out.events.extend(charged.events)
             if charged.records:
+                if account is not stored:
+                    self._apply_catch_up(unit, stored, caught, out, now)
+                out.events.extend(charged.events)
                 self._save(unit, now, charged.account, charged.entries)
                 for record in charged.records:
                     unit.put_record(record)
