@@ -263,7 +263,7 @@ TREE: dict[str, tuple[type[SubkitError], int]] = {
     "InsufficientBalance": (SubkitError, 402),
     "LimitExceeded": (SubkitError, 403),
     "InvalidSignature": (SubkitError, 401),
-    "GatewayError": (SubkitError, 502),
+    "GatewayError": (SubkitError, 503),
     "StoreError": (SubkitError, 503),
     "CatalogueError": (SubkitError, 500),
     "MissingExtra": (SubkitError, 500),

@@ -12,10 +12,10 @@ import pytest
 from litestar.testing import TestClient
 
 from helpers import PROFILE
-from subkit.errors import StoreError
+from subkit.errors import GatewayError, StoreError
 from subkit.public import public_dict
 from subkit.service import Billing
-from subkit.testing import InMemoryStore
+from subkit.testing import FakeGateway, InMemoryStore
 from subkit.web import create_app
 from web_client import ACME, JSON, assert_problem, by_header
 
@@ -194,6 +194,34 @@ def test_a_store_that_is_down_is_503(billing: Billing) -> None:
         assert_problem(client.get("/subscription", headers=ACME), 503, "store_error")
         response = client.post("/changes", json={"plan": "growth"}, headers={**ACME, **JSON})
         assert_problem(response, 503, "store_error")
+
+
+def test_a_gateway_that_fails_a_checkout_is_503_and_the_key_retries(
+    client: TestClient[Any], billing: Billing, gateway: FakeGateway
+) -> None:
+    """R-WEB-2: no 5xx but 503; a gateway down is one (it was 502). The same key then
+    answers the checkout the committed invoice was waiting for."""
+    gateway.fail_next = GatewayError("Midtrans is unreachable", status=None)
+    headers = {**ACME, "Idempotency-Key": "topup-1"}
+    body = {"balance": "conversation", "amount": 50_000}
+    failed = client.post("/topups", json=body, headers=headers)
+    assert_problem(failed, 503, "gateway_error")
+    again = client.post("/topups", json=body, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["payment"]["redirect_url"].endswith(again.json()["invoice"]["code"])
+
+
+def test_the_openapi_document_promises_no_5xx_but_503(client: TestClient[Any]) -> None:
+    """R-WEB-2: no route documents a 5xx other than 503 (500 is a bug, never promised)."""
+    paths = client.get("/openapi.json").json()["paths"]
+    promised = {
+        status
+        for item in paths.values()
+        for operation in item.values()
+        for status in operation.get("responses", {})
+        if status.startswith("5")
+    }
+    assert promised == {"503"}
 
 
 def test_a_crash_is_500_without_its_text(billing: Billing, account: str) -> None:

@@ -43,7 +43,7 @@ stored state. A host can catch a whole branch (``except Conflict``); the builtin
     ├── InsufficientBalance           402  shortfall, balance, required, available
     ├── LimitExceeded                 403  limit, resource, wanted
     ├── InvalidSignature              401  a gateway notification failed its check (R-GW)
-    ├── GatewayError                  502  status?, detail
+    ├── GatewayError                  503  status?, detail
     ├── StoreError                    503  invoice_code?
     ├── CatalogueError (ValueError)   500  problems
     └── MissingExtra (ImportError)    500  extra
@@ -494,11 +494,13 @@ class GatewayError(SubkitError):
     """A payment gateway refused or failed a call; ``status`` is its HTTP status (or None
     when it could not be reached) and ``detail`` its own message, secrets removed.
 
-    502 Bad Gateway: the host's request was fine, the upstream gateway failed it.
+    503 Service Unavailable: the host's request was fine and is worth sending again (with
+    the same idempotency key) once the gateway answers. Not 502: R-WEB-2 lets the HTTP API
+    answer no 5xx but 503, the status of a dependency that is down.
     """
 
     code = "gateway_error"
-    http_status = 502
+    http_status = 503
 
     def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
         super().__init__(message)

@@ -88,7 +88,7 @@ def instant(name: str, text: str | None) -> datetime | None:
 
 READ = problems(404)
 CHANGE = problems(404, 409, state_changing=True)
-CHECKOUT = problems(404, 409, 502, state_changing=True)
+CHECKOUT = problems(404, 409, state_changing=True)  # a gateway down is 503, always listed
 
 
 # -- the subscription --------------------------------------------------------------------------
