@@ -138,6 +138,17 @@ def forget_invoice(account: Account, code: str) -> Account:
     )
 
 
+def schedule(account: Account, catalogue: Catalogue) -> Account:
+    """The account with ``notice_at``, its next notice (R-VOL-4), up to date (the same object
+    when it already is), so the billing run finds it through the due index."""
+    notice_at = notices.next_notice(
+        account.subscription, account.reminded, account.renewal_opened, catalogue
+    )
+    if notice_at == account.notice_at:
+        return account
+    return attrs.evolve(account, notice_at=notice_at)
+
+
 def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp:
     """Apply, in time order, everything due for ``account`` at or before ``until``.
 
@@ -156,12 +167,12 @@ def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp
         sub, pending = account.subscription, dict(account.pending)
         due_invoice = min(pending.items(), key=lambda item: (item[1], item[0]), default=None)
         step_at = subs.next_event(sub)
-        reminded, reminder = notices.remind(account, catalogue, min(until, step_at))
+        reminded, reminder = notices.remind(sub, account.reminded, catalogue, min(until, step_at))
         if reminder is not None:
             # A paid plan's time runs out soon and the next period is unpaid (R-VOL-4).
             events.append(reminder)
             counts["reminder_sent"] += 1
-            account = reminded
+            account = attrs.evolve(account, reminded=reminded)
             continue
         due_hold = min(((r.expires_at, r.id) for r in account.wallet.holds), default=None)
         if (
@@ -198,7 +209,7 @@ def catch_up(account: Account, catalogue: Catalogue, until: datetime) -> CatchUp
         entries.extend(change.entries)
         account = attrs.evolve(account, wallet=change.wallet)
     counts["balance_expired"] += sum(1 for e in entries if e.kind is wallets.EntryKind.EXPIRY)
-    account = notices.schedule(account, catalogue)
+    account = schedule(account, catalogue)
     return CatchUp(
         account=account,
         entries=tuple(entries),
@@ -277,4 +288,5 @@ __all__ = [
     "grant_month",
     "open_account",
     "paid_lines",
+    "schedule",
 ]

@@ -7,7 +7,6 @@ anchor drift to the 28th after February. Periods are half-open ``[start, end)``.
 
 from __future__ import annotations
 
-import enum
 import functools
 from datetime import date, datetime, tzinfo
 from fractions import Fraction
@@ -17,18 +16,8 @@ import attrs
 from dateutil.relativedelta import relativedelta
 
 from subkit.errors import InvalidTime, NaiveDatetime
+from subkit.kinds import Interval
 from subkit.money import Money, Rounding
-
-
-class Interval(enum.StrEnum):
-    """How often a plan is billed."""
-
-    MONTHLY = "monthly"
-    ANNUAL = "annual"
-
-    @property
-    def months(self) -> int:
-        return 1 if self is Interval.MONTHLY else 12
 
 
 def ensure_aware(value: datetime, name: str = "datetime") -> datetime:

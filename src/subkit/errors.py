@@ -60,10 +60,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from subkit.cycles import Interval
-    from subkit.invoice import InvoiceStatus
+    from subkit.kinds import Balance, Interval, InvoiceStatus
     from subkit.money import Money
-    from subkit.wallet import Balance
 
 
 _FACT_NAMES: dict[type[SubkitError], tuple[str, ...]] = {}

@@ -20,20 +20,11 @@ from subkit import (
 from subkit.cycles import Interval, Period, ensure_aware
 from subkit.errors import InvalidTransition
 from subkit.invoice_words import line_words
-from subkit.kinds import InvoiceType, LineKind
+from subkit.kinds import InvoiceStatus, InvoiceType, LineKind
 from subkit.money import Money, Rounding, round_fraction
 from subkit.orders import Order
 from subkit.plans import AddOn, Plan, Seller, Tax, TaxMode
 from subkit.serialize import INTERNAL, is_text_line, line_from_text, read_old_shapes
-
-
-class InvoiceStatus(enum.StrEnum):
-    PENDING = "pending"
-    PAID = "paid"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
-    REFUNDED = "refunded"
 
 
 class PaymentStatus(enum.StrEnum):

@@ -17,19 +17,44 @@ printed as written; the words around them come from the gettext catalogues.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
-from subkit.kinds import InvoiceType, LineKind
+from subkit.kinds import Interval, InvoiceType, LineKind
 from subkit.labels import document_labels, label
 
-if TYPE_CHECKING:
-    from subkit.invoice import Invoice, InvoiceLine
+
+# What the words are built from, named here rather than imported from subkit.invoice, which
+# imports this module (InvoiceLine.description): an InvoiceLine and an Invoice are these.
+class LineFacts(Protocol):
+    """The facts of an invoice line the words read."""
+
+    @property
+    def kind(self) -> LineKind: ...
+    @property
+    def code(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def interval(self) -> Interval | None: ...
+
+
+class InvoiceFacts(Protocol):
+    """The facts of an invoice its package's words read."""
+
+    @property
+    def type(self) -> InvoiceType: ...
+    @property
+    def lines(self) -> Sequence[LineFacts]: ...
+
 
 # Invoices that buy a plan's period: their package is the plan line's words.
 _PLAN_TYPES = (InvoiceType.PLAN_PURCHASE, InvoiceType.RENEWAL, InvoiceType.PLAN_CHANGE)
 
 
-def line_words(line: InvoiceLine, locale: str | None) -> str:
+def line_words(line: LineFacts, locale: str | None) -> str:
     """What ``line`` is called on a document in ``locale``."""
     if line.kind is LineKind.TOP_UP:
         return label(line.code or "", locale, kind="top_up_line")
@@ -40,7 +65,7 @@ def line_words(line: InvoiceLine, locale: str | None) -> str:
     return document_labels(locale)[key].format(plan=line.name, interval=interval)
 
 
-def package_words(invoice: Invoice, locale: str | None) -> str:
+def package_words(invoice: InvoiceFacts, locale: str | None) -> str:
     """The invoice's package in ``locale``: the plan bought (``Growth (Bulanan)``), the
     add-ons with their quantities (``Additional User x2``) or the balance topped up."""
     lines = invoice.lines
@@ -59,4 +84,4 @@ def package_words(invoice: Invoice, locale: str | None) -> str:
     return ", ".join(dict.fromkeys(line_words(line, locale) for line in lines))
 
 
-__all__ = ["line_words", "package_words"]
+__all__ = ["InvoiceFacts", "LineFacts", "line_words", "package_words"]

@@ -1,10 +1,40 @@
-"""The kinds of invoice (R-INV-2) and of invoice line, in a module of their own: events,
-invoices and the words of documents name them, and none may import the others'
-dependencies."""
+"""Small enumerations many modules name, in a module that imports nothing of subkit's: the
+kinds of invoice (R-INV-2) and of invoice line, the invoice statuses, the billing intervals
+and the two balances. Events, invoices, the words of documents and the errors' facts name
+them, and none may import the others' dependencies (tests/test_architecture.py forbids import
+cycles, even for the type checker). Each is importable from its home module too
+(``subkit.invoice``, ``subkit.cycles``, ``subkit.wallet``)."""
 
 from __future__ import annotations
 
 import enum
+
+
+class Interval(enum.StrEnum):
+    """How often a plan is billed."""
+
+    MONTHLY = "monthly"
+    ANNUAL = "annual"
+
+    @property
+    def months(self) -> int:
+        return 1 if self is Interval.MONTHLY else 12
+
+
+class Balance(enum.StrEnum):
+    """The two prepaid balances of an account."""
+
+    CONVERSATION = "conversation"
+    BROADCAST = "broadcast"
+
+
+class InvoiceStatus(enum.StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
 
 
 class InvoiceType(enum.StrEnum):
@@ -24,4 +54,4 @@ class LineKind(enum.StrEnum):
     TOP_UP = "top_up"  # an amount added to a prepaid balance
 
 
-__all__ = ["InvoiceType", "LineKind"]
+__all__ = ["Balance", "Interval", "InvoiceStatus", "InvoiceType", "LineKind"]

@@ -1,9 +1,11 @@
 """Notices a host sends its customers (R-VOL-4): a balance running low, a paid plan about to
 run out, and the renewal invoice the billing run opens ahead.
 
-Pure: each reads an account (or a wallet before and after a charge) and the catalogue's
-policy, and says what to publish, or what is due when. The catch-up sends the reminders, the
-charges the low-balance notices; the service opens renewal invoices in the billing run.
+Pure: each reads a subscription and what was already sent for it (or a wallet before and
+after a charge) and the catalogue's policy, and says what to publish, or what is due when.
+The catch-up (:mod:`subkit.account`, which keeps what was sent on the account) sends the
+reminders, the charges the low-balance notices; the service opens renewal invoices in the
+billing run.
 
 - ``policy.low_balance`` (per balance, 0 = off): ``balance.low`` when a charge takes the
   balance from at least the threshold to below it, so once per crossing; a credit that brings
@@ -20,9 +22,8 @@ charges the low-balance notices; the service opens renewal invoices in the billi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TypeAlias
 
-import attrs
 from dateutil.relativedelta import relativedelta
 
 from subkit.cycles import zone
@@ -32,8 +33,8 @@ from subkit.plans import Catalogue
 from subkit.subscription import Subscription, SubscriptionStatus
 from subkit.wallet import Balance, Wallet
 
-if TYPE_CHECKING:  # account imports this module: the catch-up sends the reminders
-    from subkit.account import Account
+#: The last reminder sent: the paid-through date it was for and its days (``Account.reminded``).
+Reminded: TypeAlias = tuple[datetime, int] | None
 
 
 def low_balance(
@@ -64,60 +65,60 @@ def _before_end(sub: Subscription, days: int) -> datetime:
     return max(end - relativedelta(days=days), sub.current_period.start)
 
 
-def reminders(account: Account, catalogue: Catalogue) -> list[tuple[int, datetime]]:
+def reminders(
+    sub: Subscription, reminded: Reminded, catalogue: Catalogue
+) -> list[tuple[int, datetime]]:
     """The reminders still to send for the current paid-through date: ``(days, at)``."""
-    sub = account.subscription
     if not _renewable(sub, catalogue):
         return []
-    sent = account.reminded
     return [
         (days, _before_end(sub, days))
         for days in catalogue.policy.remind_before_days
-        if sent is None or sent[0] != sub.paid_through or days < sent[1]
+        if reminded is None or reminded[0] != sub.paid_through or days < reminded[1]
     ]
 
 
 def remind(
-    account: Account, catalogue: Catalogue, until: datetime
-) -> tuple[Account, DomainEvent | None]:
-    """Send the latest reminder due at ``until``, if any, and mark the earlier ones sent."""
-    due = [(days, at) for days, at in reminders(account, catalogue) if at <= until]
+    sub: Subscription, reminded: Reminded, catalogue: Catalogue, until: datetime
+) -> tuple[Reminded, DomainEvent | None]:
+    """The latest reminder due at ``until``, if any, and what is then sent (the earlier ones
+    count as sent); ``(reminded, None)`` when none is due."""
+    due = [(days, at) for days, at in reminders(sub, reminded, catalogue) if at <= until]
     if not due:
-        return account, None
+        return reminded, None
     days, at = min(due)
-    sub = account.subscription
-    event = make_event(
-        account.account_id, at, SubscriptionExpiring(sub.plan, sub.paid_through, days)
-    )
-    return attrs.evolve(account, reminded=(sub.paid_through, days)), event
+    event = make_event(sub.account_id, at, SubscriptionExpiring(sub.plan, sub.paid_through, days))
+    return (sub.paid_through, days), event
 
 
-def renewal_at(account: Account, catalogue: Catalogue) -> datetime | None:
+def renewal_at(
+    sub: Subscription, renewal_opened: datetime | None, catalogue: Catalogue
+) -> datetime | None:
     """When the billing run opens the renewal invoice ahead, or ``None`` (off, not renewable,
     already opened for this paid-through date, or one is open)."""
     days = catalogue.policy.renewal_invoice_days_before
-    sub = account.subscription
     if (
         days <= 0
         or not _renewable(sub, catalogue)
         or sub.renewal_invoice is not None
-        or account.renewal_opened == sub.paid_through
+        or renewal_opened == sub.paid_through
     ):
         return None
     return _before_end(sub, days)
 
 
-def schedule(account: Account, catalogue: Catalogue) -> Account:
-    """The account with ``notice_at``, its next notice, up to date (the same object when it
-    already is), so the billing run finds it through the due index."""
-    times = [at for _, at in reminders(account, catalogue)]
-    opening = renewal_at(account, catalogue)
+def next_notice(
+    sub: Subscription,
+    reminded: Reminded,
+    renewal_opened: datetime | None,
+    catalogue: Catalogue,
+) -> datetime | None:
+    """When the next notice is due (``Account.notice_at``, which the due index reads)."""
+    times = [at for _, at in reminders(sub, reminded, catalogue)]
+    opening = renewal_at(sub, renewal_opened, catalogue)
     if opening is not None:
         times.append(opening)
-    notice_at = min(times, default=None)
-    if notice_at == account.notice_at:
-        return account
-    return attrs.evolve(account, notice_at=notice_at)
+    return min(times, default=None)
 
 
-__all__ = ["low_balance", "remind", "reminders", "renewal_at", "schedule"]
+__all__ = ["Reminded", "low_balance", "next_notice", "remind", "reminders", "renewal_at"]

@@ -412,7 +412,7 @@ class Billing:
         entries: Sequence[LedgerEntry],
     ) -> Account:
         self._append(unit, account, entries)
-        account = notices.schedule(account, self.catalogue)
+        account = accounts.schedule(account, self.catalogue)
         as_of = now if account.as_of is None else max(account.as_of, now)
         saved = attrs.evolve(account, version=account.version + 1, as_of=as_of)
         unit.update_account(saved)
@@ -445,7 +445,7 @@ class Billing:
                 raise AccountExists(f"account {account_id!r} already exists", account_id=account_id)
             now = self._now()
             account, entries = accounts.open_account(account_id, self.catalogue, now, tz)
-            unit.add_account(notices.schedule(attrs.evolve(account, as_of=now), self.catalogue))
+            unit.add_account(accounts.schedule(attrs.evolve(account, as_of=now), self.catalogue))
             self._append(unit, account, entries)
             out.events.append(
                 make_event(account_id, now, SubscriptionOpened(account.subscription.plan))
@@ -1393,7 +1393,7 @@ class Billing:
             counts = dict(caught.counts)
             if caught.account is not account:
                 saved = self._apply_catch_up(unit, account, caught, out, until)
-            opening = notices.renewal_at(saved, self.catalogue)
+            opening = notices.renewal_at(saved.subscription, saved.renewal_opened, self.catalogue)
             if opening is not None and opening <= until:
                 counts["renewal_due"] = 1
             return account.account_id, counts

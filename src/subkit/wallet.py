@@ -41,14 +41,8 @@ from subkit.errors import (
     InvalidTime,
     TopUpOutOfRange,
 )
+from subkit.kinds import Balance
 from subkit.money import Money
-
-
-class Balance(enum.StrEnum):
-    """The two prepaid balances of an account."""
-
-    CONVERSATION = "conversation"
-    BROADCAST = "broadcast"
 
 
 @attrs.frozen
