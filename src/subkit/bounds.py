@@ -48,6 +48,8 @@ _LINE_BREAKS: Final = frozenset("\n\r\u2028\u2029\x85\x0b\x0c")
 
 def _problem(value: str, *, lines: bool) -> str | None:
     """What is wrong with the characters of ``value``, or ``None``."""
+    if value.isascii() and value.isprintable():  # the common case, without a loop
+        return None
     for char in value:
         if char in "\n\r" and lines:
             continue

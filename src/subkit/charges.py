@@ -14,6 +14,7 @@ account, the entries and the new records in one unit of work.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -27,7 +28,7 @@ from subkit.events import DomainEvent
 from subkit.idempotency import IdempotencyRecord, fingerprint, replay
 from subkit.plans import Catalogue
 from subkit.serialize import from_record, to_record
-from subkit.wallet import Charge, LedgerEntry
+from subkit.wallet import Balance, Charge, LedgerEntry
 
 #: The most messages one request may charge (R-LIM-1).
 MAX_COUNT = bounds.MAX_COUNT
@@ -91,30 +92,27 @@ def check_request(request: object) -> ChargeRequest:
     return request if request.kind is kind else attrs.evolve(request, kind=kind)
 
 
+def _kind(kind: ChargeKind | str) -> ChargeKind:
+    # Checked requests carry a ChargeKind already; the enum lookup is for the others.
+    return kind if isinstance(kind, ChargeKind) else ChargeKind(kind)
+
+
 def scope(kind: ChargeKind | str) -> str:
     """The idempotency scope of a kind of charge: keys are scoped per kind (R-BAL-5)."""
-    return str(ChargeKind(kind))
+    return _kind(kind).value
 
 
 def request_fingerprint(request: ChargeRequest) -> str:
     """The fingerprint a charge's key is recorded with (the same as the single calls')."""
-    if ChargeKind(request.kind) is ChargeKind.REPLY:
-        return fingerprint(count=request.count)
-    return fingerprint(recipients=request.count)
+    return _count_fingerprint(_kind(request.kind), request.count)
 
 
-def decide(
-    account: Account, catalogue: Catalogue, request: ChargeRequest, at: datetime
-) -> tuple[wallets.WalletChange, Charge]:
-    """Charge one request to ``account``'s wallet at ``at`` (the wallet's rules decide)."""
-    rules = catalogue.wallet_rules
-    if ChargeKind(request.kind) is ChargeKind.REPLY:
-        return wallets.charge_replies(account.wallet, rules, request.count, at, key=request.key)
-    sub = account.subscription
-    quota = catalogue.entitlements(sub.plan, sub.addons).broadcast_quota
-    return wallets.charge_broadcast(
-        account.wallet, rules, request.count, quota, at, key=request.key
-    )
+@functools.lru_cache(maxsize=4096)
+def _count_fingerprint(kind: ChargeKind, count: int) -> str:
+    # Pure and asked for every message, mostly with the same few counts: hashed once each.
+    if kind is ChargeKind.REPLY:
+        return fingerprint(count=count)
+    return fingerprint(recipients=count)
 
 
 @attrs.frozen
@@ -137,41 +135,56 @@ def charge_account(
 ) -> Charged:
     """Apply ``requests`` (checked, all of ``account``) in order at ``at``.
 
-    ``records`` holds the stored record of each request's ``(scope, key)`` (``None`` when
+    ``records`` holds the stored record of each request's ``(scope, key)`` (absent or ``None`` when
     new). A key already used replays its first result, or is refused with
     ``IdempotencyConflict`` when the arguments differ; a key used twice in ``requests``
     replays the first use the same way. A request refused (``InsufficientBalance``, ...)
     changes nothing and records nothing, so its key may be used again.
     """
     known = dict(records)
-    entries: list[LedgerEntry] = []
+    # One charger for all the account's requests: the wallet is rebuilt once, at the end.
+    charger = wallets.Charger(account.wallet, catalogue.wallet_rules, at)
+    quota: int | None = None
     new: list[IdempotencyRecord] = []
     results: list[Charge | SubkitError] = []
     events: list[DomainEvent] = []
     for request in requests:
-        where = (scope(request.kind), request.key)
+        kind = _kind(request.kind)
+        where = (kind.value, request.key)
         print_ = request_fingerprint(request)
+        balance = Balance.CONVERSATION if kind is ChargeKind.REPLY else Balance.BROADCAST
+        was = charger.balance(balance)
         try:
             earlier = replay(known.get(where), print_)
             if earlier is not None:
                 results.append(from_record(Charge, earlier))
                 continue
-            change, charge = decide(account, catalogue, request, at)
+            if kind is ChargeKind.REPLY:
+                charge = charger.reply(request.count, key=request.key)
+            else:
+                if quota is None:
+                    sub = account.subscription
+                    quota = catalogue.entitlements(sub.plan, sub.addons).broadcast_quota
+                charge = charger.broadcast(request.count, quota, key=request.key)
         except SubkitError as refused:
             results.append(refused)
             continue
-        low = notices.low_balance(account.wallet, change.wallet, charge.balance, catalogue, at)
+        low = notices.low_balance(
+            account.account_id, balance, was, charge.balance_after, catalogue, at
+        )
         if low is not None:
             events.append(low)
-        account = attrs.evolve(account, wallet=change.wallet)
-        entries.extend(change.entries)
         record = IdempotencyRecord(
             account.account_id, where[0], request.key, print_, to_record(charge)
         )
         known[where] = record
         new.append(record)
         results.append(charge)
-    return Charged(account, tuple(entries), tuple(new), tuple(results), tuple(events))
+    if not new:  # nothing charged, nothing to save (an expiry waits for the next charge)
+        return Charged(account, (), (), tuple(results), tuple(events))
+    change = charger.change()
+    account = attrs.evolve(account, wallet=change.wallet)
+    return Charged(account, change.entries, tuple(new), tuple(results), tuple(events))
 
 
 __all__ = [
@@ -181,7 +194,6 @@ __all__ = [
     "Charged",
     "charge_account",
     "check_request",
-    "decide",
     "request_fingerprint",
     "scope",
 ]

@@ -833,6 +833,39 @@ class StoreContract:
         with store.transaction() as unit:
             assert unit.get_record("acme", "reply", "m1") == replaced
 
+    def test_idempotency_records_read_and_written_by_the_batch(self, store: Store) -> None:
+        """``get_records`` gives what ``get_record`` gives for each key, in one read, and
+        ``put_records`` writes like ``put_record`` each record in order (R-VOL-1)."""
+        self.seed(store, "acme")
+        self.seed(store, "other")
+        m1 = IdempotencyRecord("acme", "reply", "m1", "f1", {"n": 1})
+        m2 = IdempotencyRecord("acme", "reply", "m2", "f2", {"n": 2})
+        with store.transaction() as unit:
+            assert unit.get_records("acme", "reply", ["m1", "m2"]) == {}
+            assert unit.get_records("acme", "reply", []) == {}
+            unit.put_records([m1, m2, IdempotencyRecord("other", "reply", "m1", "f9", {})])
+            unit.put_records([])
+            # Seen in the unit that wrote them, scoped by account and scope.
+            assert unit.get_records("acme", "reply", ["m2", "m1", "m3"]) == {"m1": m1, "m2": m2}
+        replaced = attrs.evolve(m2, fingerprint="f3", result={"n": 3})
+        with store.transaction() as unit:
+            assert unit.get_records("acme", "broadcast", ["m1", "m2"]) == {}
+            assert unit.get_records("acme", "reply", ["m1", "m1"]) == {"m1": m1}
+            unit.put_records([m2, replaced])  # in order: the last one stays
+        many = [f"k{n}" for n in range(1200)]  # more keys than one statement binds
+        with store.transaction() as unit:
+            unit.put_records([IdempotencyRecord("acme", "bulk", k, "f", {"k": k}) for k in many])
+        with store.snapshot() as view:
+            assert view.get_records("acme", "reply", ["m1", "m2"]) == {"m1": m1, "m2": replaced}
+            found = view.get_records("acme", "bulk", many)
+            assert sorted(found) == sorted(many)
+            assert all(found[k].result == {"k": k} for k in many)
+        with pytest.raises(Boom), store.transaction() as unit:
+            unit.put_records([IdempotencyRecord("acme", "reply", "m9", "f", {})])
+            raise Boom
+        with store.transaction() as unit:
+            assert unit.get_records("acme", "reply", ["m9"]) == {}  # rolled back with the unit
+
     # -- values --------------------------------------------------------------------------------
 
     def test_values_come_back_equal(self, store: Store) -> None:
@@ -933,6 +966,7 @@ class StoreContract:
                 ),
             ),
             "put_record": (IdempotencyRecord("acme", "reply", "m1", "fp", {}),),
+            "put_records": ([IdempotencyRecord("acme", "reply", "m1", "fp", {})],),
             "add_events": ([event("acme", 1)],),
             "claim_events": (),
             "mark_delivered": (["1"],),

@@ -64,6 +64,10 @@ def _canonical(value: Any) -> Any:
     raise TypeError(f"cannot fingerprint a {type(value).__name__}")
 
 
+# One encoder for every fingerprint (``json.dumps`` with options builds one per call).
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def fingerprint(**arguments: Any) -> str:
     """Return a stable hash of an operation's arguments (sha256 hex of canonical JSON).
 
@@ -73,7 +77,7 @@ def fingerprint(**arguments: Any) -> str:
     Raises:
         TypeError: an argument of a type with no stable form (floats among them).
     """
-    text = json.dumps(_canonical(arguments), sort_keys=True, separators=(",", ":"))
+    text = _canonical_json(_canonical(arguments))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -72,9 +72,18 @@ def _check_amount(instance: Money, attribute: attrs.Attribute[int], value: objec
         raise InvalidAmount(f"amount {shown} is beyond the limit of ±10**15 units")
 
 
+#: Currency codes already checked: every Money is built through the validator, and
+#: charges build several each, so a code is checked once per process (a set lookup after).
+_CHECKED_CURRENCIES: set[str] = set()
+
+
 def _check_currency(instance: Money, attribute: attrs.Attribute[str], value: object) -> None:
+    if type(value) is str and value in _CHECKED_CURRENCIES:
+        return
     if not (isinstance(value, str) and len(value) == 3 and value.isalpha() and value.isupper()):
         raise ValueError(f"currency must be a 3-letter ISO 4217 code, not {value!r}")
+    if type(value) is str and len(_CHECKED_CURRENCIES) < 512:  # a str subclass may lie
+        _CHECKED_CURRENCIES.add(value)
 
 
 @attrs.frozen(order=False)

@@ -31,23 +31,28 @@ from subkit.events import BalanceLow, DomainEvent, SubscriptionExpiring, make_ev
 from subkit.money import Money
 from subkit.plans import Catalogue
 from subkit.subscription import Subscription, SubscriptionStatus
-from subkit.wallet import Balance, Wallet
+from subkit.wallet import Balance
 
 #: The last reminder sent: the paid-through date it was for and its days (``Account.reminded``).
 Reminded: TypeAlias = tuple[datetime, int] | None
 
 
 def low_balance(
-    before: Wallet, after: Wallet, balance: Balance, catalogue: Catalogue, at: datetime
+    account_id: str,
+    balance: Balance,
+    was: int,
+    left: Money,
+    catalogue: Catalogue,
+    at: datetime,
 ) -> DomainEvent | None:
-    """``balance.low`` when a charge took ``balance`` below its threshold, else ``None``."""
+    """``balance.low`` when a charge took ``balance`` from ``was`` to ``left``, below its
+    threshold, else ``None``."""
     threshold = catalogue.policy.low_balance.get(balance, 0)
     if threshold <= 0:
         return None
-    was, left = before.balance(balance), after.balance(balance)
-    if was.amount >= threshold > left.amount:
-        facts = BalanceLow(balance, left, Money(threshold, after.currency))
-        return make_event(after.account_id, at, facts)
+    if was >= threshold > left.amount:
+        facts = BalanceLow(balance, left, Money(threshold, left.currency))
+        return make_event(account_id, at, facts)
     return None
 
 

@@ -211,6 +211,14 @@ class ReadUnit(Protocol):
         """Return the record of an earlier operation with this key, or ``None``."""
         ...
 
+    def get_records(
+        self, account_id: str, scope: str, keys: Collection[str]
+    ) -> dict[str, IdempotencyRecord]:
+        """The records of those of ``keys`` used before in ``(account_id, scope)``, by key
+        (a key never used is absent). What :meth:`get_record` gives for each key, in one
+        read: ``charge_many`` asks for a batch's keys at once (R-VOL-1)."""
+        ...
+
     # -- events -------------------------------------------------------------------------------
     def event_page(self, account_id: str, *, cursor: str | None, limit: int) -> Page[DomainEvent]:
         """The account's events, delivered or not, oldest first; ``cursor`` from a previous
@@ -280,6 +288,11 @@ class UnitOfWork(ReadUnit, Protocol):
     # -- idempotency --------------------------------------------------------------------------
     def put_record(self, record: IdempotencyRecord) -> None:
         """Insert or replace the record for ``(account_id, scope, key)``."""
+        ...
+
+    def put_records(self, records: Sequence[IdempotencyRecord]) -> None:
+        """:meth:`put_record` each of ``records``, in order, in one write where the store
+        can (a batch's records, R-VOL-1)."""
         ...
 
     # -- events (the outbox, R-EVT) -------------------------------------------------------------

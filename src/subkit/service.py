@@ -668,10 +668,14 @@ class Billing:
             # Charged on the account with what is due applied, as a read is; what is due is
             # written only with a charge: refused or replayed requests write nothing (R-VOL-1).
             account = stored if caught.account is stored else reads.settled(stored, caught, now)
+            keys: dict[str, list[str]] = {}
+            for _, request in mine:
+                keys.setdefault(charges.scope(request.kind), []).append(request.key)
+            # One read per scope for the account's keys, not one per request.
             records = {
-                (where, request.key): unit.get_record(account_id, where, request.key)
-                for _, request in mine
-                for where in (charges.scope(request.kind),)
+                (where, key): record
+                for where, wanted in keys.items()
+                for key, record in unit.get_records(account_id, where, wanted).items()
             }
             charged = charges.charge_account(
                 account, self.catalogue, [request for _, request in mine], now, records
@@ -681,8 +685,7 @@ class Billing:
                     self._apply_catch_up(unit, stored, caught, out, now)
                 out.events.extend(charged.events)
                 self._save(unit, now, charged.account, charged.entries)
-                for record in charged.records:
-                    unit.put_record(record)
+                unit.put_records(charged.records)
             done.extend(zip((index for index, _ in mine), charged.results, strict=True))
         return done
 
@@ -752,7 +755,12 @@ class Billing:
                 return from_record(Charge, earlier)
             change, charge = wallets.settle_hold(account.wallet, hold_id, sent, now)
             low = notices.low_balance(
-                account.wallet, change.wallet, charge.balance, self.catalogue, now
+                account_id,
+                charge.balance,
+                account.wallet.balance(charge.balance).amount,
+                change.wallet.balance(charge.balance),
+                self.catalogue,
+                now,
             )
             if low is not None:
                 out.events.append(low)

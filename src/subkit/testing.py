@@ -259,8 +259,18 @@ class _MemoryUnit:
         found = self.records.get((account_id, scope, key))
         return found if found is not None else self._state.records.get((account_id, scope, key))
 
+    def get_records(
+        self, account_id: str, scope: str, keys: Collection[str]
+    ) -> dict[str, IdempotencyRecord]:
+        found = ((key, self.get_record(account_id, scope, key)) for key in keys)
+        return {key: record for key, record in found if record is not None}
+
     def put_record(self, record: IdempotencyRecord) -> None:
         self.records[(record.account_id, record.scope, record.key)] = record
+
+    def put_records(self, records: Sequence[IdempotencyRecord]) -> None:
+        for record in records:
+            self.put_record(record)
 
     # events
     def add_events(self, events: Sequence[DomainEvent]) -> None:
@@ -358,7 +368,7 @@ class _SnapshotUnit(_MemoryUnit):
         raise StoreError("a snapshot is read-only; write through store.transaction()")
 
     add_account = update_account = append_entries = claim_due_account = add_usage = _refuse
-    next_invoice_number = add_invoice = update_invoice = put_record = _refuse
+    next_invoice_number = add_invoice = update_invoice = put_record = put_records = _refuse
     add_events = claim_events = mark_delivered = release_events = prune_events = _refuse
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NoReturn
 
 import attrs
 
@@ -94,6 +95,18 @@ class Lot:
     remaining: int
     created_at: datetime
     expires_at: datetime | None
+
+    def less(self, amount: int) -> Lot:
+        """This lot with ``amount`` taken from it (built directly: a charge does this for
+        every message, and ``attrs.evolve`` costs several times as much)."""
+        return Lot(
+            self.id,
+            self.balance,
+            self.source,
+            self.remaining - amount,
+            self.created_at,
+            self.expires_at,
+        )
 
 
 @attrs.frozen
@@ -209,8 +222,12 @@ class Wallet:
 
     def balance(self, balance: Balance) -> Money:
         """The balance ``balance`` now, held credit included; negative only in overdraft."""
-        held = sum(part.amount for r in self.holds if r.balance == balance for part in r.credit)
-        return Money(self._spendable(balance) + held, self.currency)
+        return Money(self._spendable(balance) + self._held_credit(balance), self.currency)
+
+    def _held_credit(self, balance: Balance) -> int:
+        if not self.holds:  # the common case: no campaign in flight
+            return 0
+        return sum(part.amount for r in self.holds if r.balance == balance for part in r.credit)
 
     def _spendable(self, balance: Balance) -> int:
         left = sum(lot.remaining for lot in self.lots if lot.balance == balance)
@@ -305,6 +322,12 @@ def _balance(value: Balance | str) -> Balance:
         raise InvalidAmount(f"unknown balance {value!r}; expected one of {allowed}") from None
 
 
+def _overdraft(rules: WalletRules, balance: Balance) -> int:
+    """The overdraft ``balance`` may go down to, as a positive amount (R-BAL-4)."""
+    allowed = rules.overdraft.get(balance)
+    return 0 if allowed is None else allowed.amount
+
+
 def _check_rules(wallet: Wallet, rules: WalletRules) -> None:
     if rules.currency != wallet.currency:
         raise CurrencyMismatch(
@@ -353,14 +376,12 @@ class _Writer:
         return entry
 
     def expire(self, at: datetime) -> None:
-        due = sorted(
-            (
-                lot
-                for lot in self.wallet.lots
-                if lot.expires_at is not None and lot.expires_at <= at
-            ),
-            key=_use_order,
-        )
+        due = [
+            lot for lot in self.wallet.lots if lot.expires_at is not None and lot.expires_at <= at
+        ]
+        if not due:  # the common case, kept cheap: most calls expire nothing
+            return
+        due.sort(key=_use_order)
         for lot in due:
             assert lot.expires_at is not None
             self.wallet = attrs.evolve(
@@ -402,43 +423,54 @@ class _Writer:
 
         ``reserved``: a hold being settled already reserved the room for ``amount``.
         """
+        lots, debt = self._debited(balance, amount, overdraft.amount, reserved=reserved)
+        if lots is not self.wallet.lots or debt is not self.wallet.debt:
+            self.wallet = attrs.evolve(self.wallet, lots=lots, debt=debt)
+
+    def _debited(
+        self, balance: Balance, amount: int, overdraft: int, *, reserved: bool = False
+    ) -> tuple[tuple[Lot, ...], dict[Balance, int]]:
+        """The lots and debt after taking ``amount`` from ``balance``, or refuse it all."""
+        wallet = self.wallet
         if amount == 0:  # a broadcast the quota covers never needs the balance
-            return
-        current = self.wallet.balance(balance)
+            return wallet.lots, wallet.debt
         # What holds reserve is not there to spend: their credit is out of the lots, and the
         # overdraft room they reserved is taken off the allowance.
-        available = (
-            self.wallet._spendable(balance) + overdraft.amount - self.wallet.unfunded(balance)
-        )
+        available = wallet._spendable(balance) + overdraft
+        if wallet.holds:
+            available -= wallet.unfunded(balance)
         if amount > available and not reserved:
-            shortfall = Money(amount - max(available, 0), self.wallet.currency)
-            wanted = Money(amount, self.wallet.currency)
-            allowance = f" and an overdraft of {overdraft}" if overdraft.amount else ""
-            held = self.wallet.held(balance)
+            currency = wallet.currency
+            shortfall = Money(amount - max(available, 0), currency)
+            wanted = Money(amount, currency)
+            allowance = f" and an overdraft of {Money(overdraft, currency)}" if overdraft else ""
+            held = wallet.held(balance)
             on_hold = f" ({held} of it held)" if held.amount else ""
             raise InsufficientBalance(
-                f"{balance} balance {current}{on_hold}{allowance} is short of {wanted} "
-                f"by {shortfall}",
+                f"{balance} balance {wallet.balance(balance)}{on_hold}{allowance} is short of "
+                f"{wanted} by {shortfall}",
                 shortfall=shortfall,
                 balance=balance,
                 required=wanted,
-                available=Money(max(available, 0), self.wallet.currency),
+                available=Money(max(available, 0), currency),
             )
         rest = amount
-        used: dict[int, int] = {}
-        for lot in self.wallet.lots_of(balance):
+        left: dict[int, int] = {}  # what is left of each lot taken from, by id
+        for lot in wallet.lots_of(balance):
             if rest == 0:
                 break
             take = min(lot.remaining, rest)
-            used[lot.id] = take
+            left[lot.id] = lot.remaining - take
             rest -= take
         lots = tuple(
-            lot if lot.id not in used else attrs.evolve(lot, remaining=lot.remaining - used[lot.id])
-            for lot in self.wallet.lots
-            if lot.remaining - used.get(lot.id, 0) > 0
+            lot if lot.id not in left else lot.less(lot.remaining - left[lot.id])
+            for lot in wallet.lots
+            if left.get(lot.id, 1) > 0
         )
-        debt = {**self.wallet.debt, balance: self.wallet.debt.get(balance, 0) + rest}
-        self.wallet = attrs.evolve(self.wallet, lots=lots, debt=debt)
+        debt = wallet.debt
+        if rest:
+            debt = {**debt, balance: debt.get(balance, 0) + rest}
+        return lots, debt
 
     def take(self, balance: Balance, amount: int) -> tuple[tuple[HeldCredit, ...], int]:
         """Take up to ``amount`` out of the lots in use order for a hold; return the credit
@@ -571,6 +603,137 @@ def credit_top_up(
     return writer.change()
 
 
+class Charger:
+    """Charges replies and broadcasts one after another to one wallet at one instant: what
+    a batch does to an account (R-VOL-1), and what each single charge does (R-BAL-2..4).
+
+    Each charge is all or nothing: a refused one (``InsufficientBalance``, a bad count)
+    leaves the charger as it was. What is due to expire at ``at`` is expired once, up front
+    (its EXPIRY entries come first). The balances are kept as integers and the wallet is
+    built once, by :meth:`change`, so a charge costs a few objects, not a new wallet (the
+    hot path of every message). Mutable, but private to the pure call that makes it: no
+    wallet is ever changed in place.
+    """
+
+    def __init__(self, wallet: Wallet, rules: WalletRules, at: datetime) -> None:
+        _check_rules(wallet, rules)
+        self._at = ensure_aware(at, "at")
+        writer = _Writer(wallet)
+        writer.expire(self._at)
+        self._start = start = writer.wallet
+        self._entries = writer.entries
+        self._rules = rules
+        self._currency = start.currency
+        self._lots = list(start.lots)
+        self._debt = dict(start.debt)
+        self._next_seq = start.next_seq
+        self._broadcast_used = start.broadcast_used
+        self._quota_held = start.quota_held()
+        self._debited = False
+        self._spendable = {b: start._spendable(b) for b in Balance}
+        self._held = {b: start._held_credit(b) for b in Balance}
+        # The overdraft room: the allowance less what open holds reserved of it.
+        self._room = {b: _overdraft(rules, b) - start.unfunded(b) for b in Balance}
+        self._order: dict[Balance, list[int]] = {}  # lot positions in use order (R-BAL-1)
+
+    def balance(self, balance: Balance) -> int:
+        """The balance ``balance`` now (held credit included), as an amount."""
+        return self._spendable[balance] + self._held[balance]
+
+    def reply(self, count: int, *, key: str) -> Charge:
+        """Charge ``count * reply_rate`` to the conversation balance (R-BAL-2)."""
+        count = _quantity(count, "count")
+        balance = Balance.CONVERSATION
+        cost = self._rules.reply_rate.amount * count
+        self._debit(balance, cost)
+        after = self._write(balance, EntryKind.REPLY, cost, count, key)
+        return Charge(key, balance, count, Money(cost, self._currency), 0, after)
+
+    def broadcast(self, recipients: int, quota: int, *, key: str) -> Charge:
+        """Charge a broadcast: the month's ``quota`` first, then ``broadcast_rate`` for each
+        message beyond it (R-BAL-3); a broadcast the quota covers writes no entry."""
+        recipients = _quantity(recipients, "recipients")
+        if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
+            raise InvalidQuantity(f"quota must be an int >= 0, got {quota!r}")
+        balance = Balance.BROADCAST
+        covered = min(recipients, max(quota - self._broadcast_used - self._quota_held, 0))
+        extra = recipients - covered
+        cost = self._rules.broadcast_rate.amount * extra
+        self._debit(balance, cost)
+        self._broadcast_used += covered
+        after = self._write(balance, EntryKind.BROADCAST, cost, extra, key)
+        return Charge(key, balance, recipients, Money(cost, self._currency), covered, after)
+
+    def _debit(self, balance: Balance, amount: int) -> None:
+        # Lots in use order, the rest as debt within the overdraft room, or refuse it all.
+        if amount == 0:
+            return
+        if amount > self._spendable[balance] + self._room[balance]:
+            self._refuse(balance, amount)
+        order = self._order.get(balance)
+        if order is None:
+            ranked = sorted(
+                (i for i, lot in enumerate(self._lots) if lot.balance == balance),
+                key=lambda i: _use_order(self._lots[i]),
+            )
+            order = self._order[balance] = ranked
+        lots = self._lots
+        rest = amount
+        for i in order:
+            if rest == 0:
+                break
+            lot = lots[i]
+            take = min(lot.remaining, rest)
+            if take:
+                lots[i] = lot.less(take)
+                rest -= take
+        if rest:
+            self._debt[balance] = self._debt.get(balance, 0) + rest
+        self._spendable[balance] -= amount
+        self._debited = True
+
+    def _refuse(self, balance: Balance, amount: int) -> NoReturn:
+        # The same refusal, worded the same way, as every other debit of a wallet.
+        _Writer(self._wallet())._debited(balance, amount, _overdraft(self._rules, balance))
+        raise AssertionError("a debit beyond the room was not refused")  # pragma: no cover
+
+    def _write(self, balance: Balance, kind: EntryKind, cost: int, count: int, key: str) -> Money:
+        after = Money(self.balance(balance), self._currency)
+        if cost:  # R-BAL-10: zero entries are never written
+            self._entries.append(
+                LedgerEntry(
+                    account_id=self._start.account_id,
+                    seq=self._next_seq,
+                    at=self._at,
+                    balance=balance,
+                    kind=kind,
+                    count=count,
+                    amount=Money(-cost, self._currency),
+                    balance_after=after,
+                    key=key,
+                )
+            )
+            self._next_seq += 1
+        return after
+
+    def _wallet(self) -> Wallet:
+        start = self._start
+        if not self._debited and self._broadcast_used == start.broadcast_used:
+            return start
+        # Fully used lots are dropped (R-BAL-1), the others keep their order.
+        return attrs.evolve(
+            start,
+            lots=tuple(lot for lot in self._lots if lot.remaining > 0),
+            debt=dict(self._debt),
+            next_seq=self._next_seq,
+            broadcast_used=self._broadcast_used,
+        )
+
+    def change(self) -> WalletChange:
+        """The wallet after every charge so far, and their entries in order of writing."""
+        return WalletChange(wallet=self._wallet(), entries=tuple(self._entries))
+
+
 def charge_replies(
     wallet: Wallet, rules: WalletRules, count: int, at: datetime, *, key: str
 ) -> tuple[WalletChange, Charge]:
@@ -581,23 +744,10 @@ def charge_replies(
         InsufficientBalance: the balance plus the overdraft does not cover it.
     """
     _check_rules(wallet, rules)
-    count = _quantity(count, "count")
-    at = ensure_aware(at, "at")
-    balance = Balance.CONVERSATION
-    cost = (rules.reply_rate * count).amount
-    writer = _Writer(wallet)
-    writer.expire(at)
-    writer.debit(balance, cost, rules.overdraft.get(balance, Money.zero(wallet.currency)))
-    writer.write(at, balance, EntryKind.REPLY, -cost, count=count, key=key)
-    charge = Charge(
-        key=key,
-        balance=balance,
-        count=count,
-        amount=Money(cost, wallet.currency),
-        quota_used=0,
-        balance_after=writer.wallet.balance(balance),
-    )
-    return writer.change(), charge
+    _quantity(count, "count")
+    charger = Charger(wallet, rules, at)
+    charge = charger.reply(count, key=key)
+    return charger.change(), charge
 
 
 def charge_broadcast(
@@ -606,37 +756,21 @@ def charge_broadcast(
     """Charge a broadcast: the month's quota first, then ``broadcast_rate`` each (R-BAL-3).
 
     ``quota`` is the plan's monthly ``broadcast_quota``; what is left of it this month is
-    ``quota - wallet.broadcast_used``. The messages beyond it are one BROADCAST entry; a
-    broadcast the quota covers entirely writes no entry, only the quota use. A refused
-    broadcast consumes no quota either (R-BAL-4).
+    ``quota - wallet.broadcast_used`` (less what open holds reserve). The messages beyond it
+    are one BROADCAST entry; a broadcast the quota covers entirely writes no entry, only the
+    quota use. A refused broadcast consumes no quota either (R-BAL-4).
 
     Raises:
         InvalidQuantity: ``recipients`` is not an int of at least 1, or ``quota`` < 0.
         InsufficientBalance: the balance plus the overdraft does not cover the extra.
     """
     _check_rules(wallet, rules)
-    recipients = _quantity(recipients, "recipients")
+    _quantity(recipients, "recipients")
     if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
         raise InvalidQuantity(f"quota must be an int >= 0, got {quota!r}")
-    at = ensure_aware(at, "at")
-    balance = Balance.BROADCAST
-    covered = min(recipients, max(quota - wallet.broadcast_used - wallet.quota_held(), 0))
-    extra = recipients - covered
-    cost = (rules.broadcast_rate * extra).amount
-    writer = _Writer(wallet)
-    writer.expire(at)
-    writer.debit(balance, cost, rules.overdraft.get(balance, Money.zero(wallet.currency)))
-    writer.wallet = attrs.evolve(writer.wallet, broadcast_used=wallet.broadcast_used + covered)
-    writer.write(at, balance, EntryKind.BROADCAST, -cost, count=extra, key=key)
-    charge = Charge(
-        key=key,
-        balance=balance,
-        count=recipients,
-        amount=Money(cost, wallet.currency),
-        quota_used=covered,
-        balance_after=writer.wallet.balance(balance),
-    )
-    return writer.change(), charge
+    charger = Charger(wallet, rules, at)
+    charge = charger.broadcast(recipients, quota, key=key)
+    return charger.change(), charge
 
 
 def hold_broadcast(

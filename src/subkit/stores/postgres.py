@@ -588,13 +588,31 @@ class PostgresUnit:
             return None
         return IdempotencyRecord(account_id, scope, key, row[0], json.loads(row[1]))
 
+    def get_records(
+        self, account_id: str, scope: str, keys: Collection[str]
+    ) -> dict[str, IdempotencyRecord]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        rows = self._all(
+            "SELECT key, fingerprint, result::text FROM {s}.idempotency"
+            " WHERE account_id = %s AND scope = %s AND key = ANY(%s)",
+            (account_id, scope, wanted),
+        )
+        return {
+            key: IdempotencyRecord(account_id, scope, key, print_, json.loads(result))
+            for key, print_, result in rows
+        }
+
     def put_record(self, record: IdempotencyRecord) -> None:
-        row = (record.account_id, record.scope, record.key, record.fingerprint)
+        self.put_records((record,))
+
+    def put_records(self, records: Sequence[IdempotencyRecord]) -> None:
         self._later(
             "INSERT INTO {s}.idempotency (account_id, scope, key, fingerprint, result)"
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id, scope, key)"
             " DO UPDATE SET fingerprint = excluded.fingerprint, result = excluded.result",
-            [(*row, Jsonb(record.result))],
+            [(r.account_id, r.scope, r.key, r.fingerprint, Jsonb(r.result)) for r in records],
         )
 
     # -- events (the outbox) ------------------------------------------------------------------
@@ -714,7 +732,7 @@ class PostgresSnapshot(PostgresUnit):
         raise StoreError("a snapshot is read-only; write through store.transaction()")
 
     add_account = update_account = append_entries = claim_due_account = add_usage = _refuse
-    next_invoice_number = add_invoice = update_invoice = put_record = _refuse
+    next_invoice_number = add_invoice = update_invoice = put_record = put_records = _refuse
     add_events = claim_events = mark_delivered = release_events = prune_events = _refuse
 
 
