@@ -1,11 +1,15 @@
-"""The SQLite store's ledger rows: the columns hold the entry, ``data`` only what they do
-not (the offset of ``at`` when it is not UTC, the reason), and rows written before, which
-kept the whole record in ``data``, read back the same."""
+"""The SQLite store's rows on the charge path.
+
+Ledger rows: the columns hold the entry, ``data`` only what they do not (the offset of ``at``
+when it is not UTC, the reason), and rows written before, which kept the whole record in
+``data``, read back the same. Account rows: the JSON assembled from the subscription's
+cached part is the converter's JSON, byte for byte."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import attrs
 import pytest
@@ -13,11 +17,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strategies import moments, money
+from subkit.account import Account
 from subkit.contract import make_account
 from subkit.errors import StoreError
+from subkit.invoice import BillingProfile
 from subkit.money import Money
-from subkit.stores.sqlite import SqliteStore, _entry_data, _json
+from subkit.plans import Catalogue
+from subkit.service import Billing
+from subkit.stores.sqlite import SqliteStore, _account_json, _entry_data, _json
+from subkit.testing import FakeGateway, FixedClock, InMemoryStore
 from subkit.wallet import Balance, EntryKind, LedgerEntry
+
+START = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 
 # Host text may hold anything JSON must escape: quotes, backslashes, controls, non-ASCII.
 texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40)
@@ -133,3 +144,45 @@ def test_a_damaged_row_is_a_store_error(store: SqliteStore, data: str) -> None:
     )
     with pytest.raises(StoreError, match="damaged row"):
         _last(store, entry, data=data)
+
+
+def _accounts() -> list[Account]:
+    billing = Billing(Catalogue.default(), InMemoryStore(), FakeGateway(), FixedClock(START))
+    billing.open_account("acme", timezone="Asia/Jakarta")
+    billing.charge_replies("acme", 3, key="m-1")
+    billing.adjust_balance("acme", "broadcast", 100_000, key="gift", reason="a first campaign")
+    billing.hold_broadcast("acme", 10, key="campaign")
+    with billing.store.transaction() as unit:
+        account = unit.get_account("acme")
+    assert account is not None
+    full = attrs.evolve(
+        account,
+        profile=BillingProfile('PT Contoh "Tbk"', "billing@contoh.id", "Jl. Sudirman 1", ""),
+        pending={"INV-9": START + timedelta(hours=3)},
+    )
+    return [account, full, make_account("plain")]
+
+
+@pytest.mark.parametrize("account", _accounts(), ids=["charged", "full", "plain"])
+def test_an_account_row_is_the_converters_json(account: Account, tmp_path: Path) -> None:
+    text, subscription = _account_json(account)
+    assert text == _json(account)
+    again, _ = _account_json(attrs.evolve(account, version=7), subscription)
+    assert again == _json(attrs.evolve(account, version=7))
+    store = SqliteStore(tmp_path / "accounts.sqlite")
+    with store.transaction() as unit:
+        unit.add_account(attrs.evolve(account, version=0))
+    for version in (1, 2):  # the second write reuses the subscription's JSON
+        with store.transaction() as unit:
+            stored = unit.get_account(account.account_id)
+            assert stored is not None
+            unit.update_account(attrs.evolve(stored, version=version))
+    (data,) = (
+        store.connection()
+        .execute("SELECT data FROM accounts WHERE account_id = ?", (account.account_id,))
+        .fetchone()
+    )
+    assert data == _json(attrs.evolve(account, version=2))
+    store.close()
+    with SqliteStore(tmp_path / "accounts.sqlite") as fresh, fresh.snapshot() as view:
+        assert view.get_account(account.account_id) == attrs.evolve(account, version=2)

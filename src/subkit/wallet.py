@@ -26,6 +26,7 @@ debt, quota, holds, the ledger sequence); they are read and checked together.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import NoReturn
@@ -320,6 +321,11 @@ def _balance(value: Balance | str) -> Balance:
     except ValueError:
         allowed = ", ".join(b.value for b in Balance)
         raise InvalidAmount(f"unknown balance {value!r}; expected one of {allowed}") from None
+
+
+#: ``Money`` of the amounts charged: a reply always costs the same few amounts, and an
+#: immutable value can be shared; this spares most of a charge's validated ``Money`` builds.
+_money = functools.lru_cache(maxsize=1024)(Money)
 
 
 def _overdraft(rules: WalletRules, balance: Balance) -> int:
@@ -628,16 +634,27 @@ class Charger:
         self._debt = dict(start.debt)
         self._next_seq = start.next_seq
         self._broadcast_used = start.broadcast_used
-        self._quota_held = start.quota_held()
+        self._quota_held = start.quota_held() if start.holds else 0
         self._debited = False
-        self._spendable = {b: start._spendable(b) for b in Balance}
-        self._held = {b: start._held_credit(b) for b in Balance}
-        # The overdraft room: the allowance less what open holds reserved of it.
-        self._room = {b: _overdraft(rules, b) - start.unfunded(b) for b in Balance}
+        # Per balance, made when a charge first needs it (most batches charge one balance):
+        # what the lots hold less the debt, the credit holds took, and the overdraft room
+        # (the allowance less what open holds reserved of it).
+        self._spendable: dict[Balance, int] = {}
+        self._held: dict[Balance, int] = {}
+        self._room: dict[Balance, int] = {}
         self._order: dict[Balance, list[int]] = {}  # lot positions in use order (R-BAL-1)
+
+    def _ready(self, balance: Balance) -> None:
+        if balance not in self._spendable:
+            start = self._start
+            self._spendable[balance] = start._spendable(balance)
+            self._held[balance] = start._held_credit(balance)
+            unfunded = start.unfunded(balance) if start.holds else 0
+            self._room[balance] = _overdraft(self._rules, balance) - unfunded
 
     def balance(self, balance: Balance) -> int:
         """The balance ``balance`` now (held credit included), as an amount."""
+        self._ready(balance)
         return self._spendable[balance] + self._held[balance]
 
     def reply(self, count: int, *, key: str) -> Charge:
@@ -647,7 +664,7 @@ class Charger:
         cost = self._rules.reply_rate.amount * count
         self._debit(balance, cost)
         after = self._write(balance, EntryKind.REPLY, cost, count, key)
-        return Charge(key, balance, count, Money(cost, self._currency), 0, after)
+        return Charge(key, balance, count, _money(cost, self._currency), 0, after)
 
     def broadcast(self, recipients: int, quota: int, *, key: str) -> Charge:
         """Charge a broadcast: the month's ``quota`` first, then ``broadcast_rate`` for each
@@ -662,12 +679,13 @@ class Charger:
         self._debit(balance, cost)
         self._broadcast_used += covered
         after = self._write(balance, EntryKind.BROADCAST, cost, extra, key)
-        return Charge(key, balance, recipients, Money(cost, self._currency), covered, after)
+        return Charge(key, balance, recipients, _money(cost, self._currency), covered, after)
 
     def _debit(self, balance: Balance, amount: int) -> None:
         # Lots in use order, the rest as debt within the overdraft room, or refuse it all.
         if amount == 0:
             return
+        self._ready(balance)
         if amount > self._spendable[balance] + self._room[balance]:
             self._refuse(balance, amount)
         order = self._order.get(balance)
@@ -708,7 +726,7 @@ class Charger:
                     balance=balance,
                     kind=kind,
                     count=count,
-                    amount=Money(-cost, self._currency),
+                    amount=_money(-cost, self._currency),
                     balance_after=after,
                     key=key,
                 )
