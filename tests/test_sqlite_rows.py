@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import START
 from strategies import moments, money
 from subkit.account import Account
 from subkit.contract import make_account
@@ -27,8 +28,6 @@ from subkit.service import Billing
 from subkit.stores.sqlite import SqliteStore, _account_json, _entry_data, _json
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore
 from subkit.wallet import Balance, EntryKind, LedgerEntry
-
-START = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 
 # Host text may hold anything JSON must escape: quotes, backslashes, controls, non-ASCII.
 texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40)
