@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench._common import START, Section, median, rate, rate_for
+from bench._common import START, Section, rate, rate_for
 
 ACCOUNTS = 100
 REPLY_RATE = 30
@@ -98,7 +98,8 @@ def run(*, rounds: int, seconds: float) -> Section:
         raise RuntimeError("subkit's balance after the run is not what was charged")
     section.add("subkit charge_replies (InMemoryStore)", ours, "charges/s")
     section.add("bare Python baseline", base, "charges/s")
-    section.add("ratio subkit / baseline", ratios, "x", target=">= 0.1", met=median(ratios) >= 0.1)
+    # Informational since issue 20: it measures the test fake, not a store a host runs.
+    section.add("ratio subkit / baseline (info)", ratios, "x")
     section.notes.append(
         f"{rounds} rounds of {seconds} s per side over {ACCOUNTS} accounts; ratio taken per round."
     )

@@ -196,7 +196,8 @@ def run(*, rounds: int, seconds: float) -> Section:
         lean.conn.close()
     section.add("subkit charge_replies", ours, "charges/s")
     section.add("raw sqlite3 baseline (same indexes)", base, "charges/s")
-    section.add("ratio subkit / baseline", ratios, "x", target=">= 0.5", met=median(ratios) >= 0.5)
+    # Issue 20 raised the target from 0.5 (met, 0.56) to 0.7.
+    section.add("ratio subkit / baseline", ratios, "x", target=">= 0.7", met=median(ratios) >= 0.7)
     section.add("raw sqlite3 lean baseline (ledger PK only)", thin, "charges/s")
     section.add("ratio subkit / lean baseline (info)", thin_ratios, "x")
     section.notes.append(

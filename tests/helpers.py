@@ -1,5 +1,5 @@
 """Helpers many test files share: the zone and the start instant, a billing profile, rupiah,
-the shipped catalogue's text and paying a checkout.
+the shipped catalogue's text, paying a checkout, and what a ``subkit`` command printed.
 
 Import them as ``from helpers import idr, pay`` (pytest puts ``tests/`` on ``sys.path``, as
 for ``strategies.py``); ``conftest.py`` builds its fixtures from the same values.
@@ -7,9 +7,11 @@ for ``strategies.py``); ``conftest.py`` builds its fixtures from the same values
 
 from __future__ import annotations
 
+import json
 import tomllib
 from datetime import datetime
 from importlib import resources
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from subkit.invoice import BillingProfile, Invoice, PaymentStatus
@@ -64,3 +66,21 @@ def pay(
             invoice.code, status, reference, amount or invoice.total, event_id=event_id, at=at
         )
     )
+
+
+class CliResult:
+    """What one ``subkit`` command (``subkit.cli.main``) returned and printed."""
+
+    def __init__(self, status: int, out: str, err: str) -> None:
+        self.status, self.out, self.err = status, out, err
+
+    def json(self) -> Any:
+        """The ``--json`` output of a command that succeeded."""
+        assert self.status == 0, self.err
+        return json.loads(self.out)
+
+    def error(self) -> dict[str, Any]:
+        """The JSON error object ``--json`` prints on stderr (one line)."""
+        (line,) = self.err.splitlines()
+        data: dict[str, Any] = json.loads(line)["error"]
+        return data

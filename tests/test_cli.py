@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from helpers import CliResult
 from subkit.cli import main
 from subkit.plans import Catalogue
 
@@ -258,16 +259,7 @@ LATER = "2026-01-20T10:00:00+07:00"
 NEXT_PERIOD = "2026-02-11T09:00:00+07:00"
 
 
-class Result:
-    def __init__(self, status: int, out: str, err: str) -> None:
-        self.status, self.out, self.err = status, out, err
-
-    def json(self) -> Any:
-        assert self.status == 0, self.err
-        return json.loads(self.out)
-
-
-Run = Callable[..., Result]
+Run = Callable[..., CliResult]
 
 
 @pytest.fixture
@@ -276,13 +268,13 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
     capsys.readouterr()
     database = tmp_path / "t.sqlite"
 
-    def run(*argv: str, now: str | None = NOW, json_: bool = False) -> Result:
+    def run(*argv: str, now: str | None = NOW, json_: bool = False) -> CliResult:
         args = ["--db", str(database)]
         args += ["--now", now] if now is not None else []
         args += ["--json"] if json_ else []
         status = main([*args, *argv])
         captured = capsys.readouterr()
-        return Result(status, captured.out, captured.err)
+        return CliResult(status, captured.out, captured.err)
 
     return run
 
@@ -313,7 +305,7 @@ def pay(cli: Run, checkout: dict[str, Any], now: str = NOW) -> dict[str, Any]:
     return data
 
 
-def fails(result: Result, message: str) -> None:
+def fails(result: CliResult, message: str) -> None:
     """An error path: non-zero exit, the message on stderr, nothing on stdout."""
     assert result.status == 2
     assert message in result.err, result.err

@@ -17,6 +17,7 @@ import pytest
 
 import subkit.account
 import subkit.cli
+from helpers import CliResult
 from subkit.cli import main
 from subkit.plans import Catalogue
 from subkit.service import Billing
@@ -28,22 +29,7 @@ NOW = "2026-01-10T09:00:00+07:00"
 NEXT_PERIOD = "2026-02-11T09:00:00+07:00"
 
 
-class Result:
-    def __init__(self, status: int, out: str, err: str) -> None:
-        self.status, self.out, self.err = status, out, err
-
-    def json(self) -> Any:
-        assert self.status == 0, self.err
-        return json.loads(self.out)
-
-    def error(self) -> dict[str, Any]:
-        """The JSON error object ``--json`` prints on stderr (one line)."""
-        (line,) = self.err.splitlines()
-        data: dict[str, Any] = json.loads(line)["error"]
-        return data
-
-
-Run = Callable[..., Result]
+Run = Callable[..., CliResult]
 
 
 @pytest.fixture
@@ -56,13 +42,13 @@ def cli(database: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.
     """Run ``subkit --db tmp/t.sqlite --now NOW [--json] ARGS`` (``stdin``: its input)."""
     capsys.readouterr()
 
-    def run(*argv: str, now: str = NOW, json_: bool = False, stdin: str | None = None) -> Result:
+    def run(*argv: str, now: str = NOW, json_: bool = False, stdin: str | None = None) -> CliResult:
         if stdin is not None:
             monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
         args = ["--db", str(database), "--now", now, *(["--json"] if json_ else []), *argv]
         status = main(args)
         captured = capsys.readouterr()
-        return Result(status, captured.out, captured.err)
+        return CliResult(status, captured.out, captured.err)
 
     return run
 
