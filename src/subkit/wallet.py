@@ -1042,6 +1042,7 @@ def conservation_holds(wallet: Wallet, entries: Iterable[LedgerEntry]) -> bool:
 __all__ = [
     "Balance",
     "Charge",
+    "Charger",
     "EntryKind",
     "HeldCredit",
     "Hold",
