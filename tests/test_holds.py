@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -22,6 +26,7 @@ from subkit.service import Billing
 from subkit.testing import FakeGateway, FixedClock, InMemoryStore
 from subkit.wallet import (
     Balance,
+    Charger,
     EntryKind,
     LedgerEntry,
     conservation_holds,
@@ -35,6 +40,7 @@ from subkit.wallet import (
     settle_hold,
 )
 from subkit.wallet import charge_broadcast as wallet_charge_broadcast
+from subkit.wallet import charge_replies as wallet_charge_replies
 
 FREE_LIMITS = "limits = { users = 1, contacts = 500, broadcast_quota = 0 }"
 
@@ -408,3 +414,73 @@ def test_holds_are_kept_by_the_sqlite_store(tmp_path) -> None:  # type: ignore[n
             account = view.get_account("acme")
         assert account is not None and account.wallet.holds[0].credit[0].amount == 7_800
         assert billing.settle_broadcast("acme", "c", 12).balance_after == idr(2_200)
+
+
+# -- one Charger over many requests: the same as the single charges in order ---------------
+
+requests_of_a_batch = st.lists(
+    st.tuples(st.sampled_from(["reply", "broadcast"]), st.integers(1, 40)), max_size=20
+)
+
+
+@settings(max_examples=100)
+@given(
+    batch=requests_of_a_batch,
+    held=st.integers(0, 60),
+    lots=st.lists(st.tuples(st.integers(1, 20_000), st.booleans()), max_size=3),
+)
+def test_one_charger_over_a_batch_is_the_single_charges_in_order(
+    batch: list, held: int, lots: list
+) -> None:
+    """R-VOL-1 on the pure wallet: the requests an account's batch charges through one
+    ``Charger`` (its balances kept as integers, the wallet built once) give the charges,
+    refusals, wallet and entries of the same requests made one by one, each on the wallet
+    the one before left; with credit expiring now or later, both balances, the overdraft
+    and an open hold reserving quota, credit and overdraft room."""
+    wallet = open_wallet("acme", "IDR")
+    for n, (amount, expiring) in enumerate(lots):
+        for balance in Balance:
+            ends = START + (timedelta(0) if expiring and n == 0 else timedelta(days=7))
+            an_hour_ago = START - timedelta(hours=1)
+            wallet = grant(wallet, balance, amount, an_hour_ago, expires_at=ends).wallet
+    if held:
+        with contextlib.suppress(InsufficientBalance):  # a hold the credit cannot fund
+            wallet = hold_broadcast(
+                wallet, RULES, held, QUOTA, START - timedelta(minutes=1), hold_id="h",
+                expires_at=START + timedelta(hours=1),
+            )[0].wallet  # fmt: skip
+    charger = Charger(wallet, RULES, START)
+    one_by_one, entries = wallet, []
+    for n, (kind, count) in enumerate(batch):
+        key = f"m{n}"
+        if kind == "reply":
+            got = _outcome(partial(charger.reply, count, key=key))
+            single = _outcome(
+                partial(wallet_charge_replies, one_by_one, RULES, count, START, key=key)
+            )
+        else:
+            got = _outcome(partial(charger.broadcast, count, QUOTA, key=key))
+            single = _outcome(
+                partial(wallet_charge_broadcast, one_by_one, RULES, count, QUOTA, START, key=key)
+            )
+        if isinstance(single, str):  # refused alike, worded alike, changing nothing
+            assert got == single
+            continue
+        change, want = single
+        assert got == want
+        one_by_one = change.wallet
+        entries.extend(change.entries)
+    if not entries and one_by_one is wallet:  # nothing charged: only the expiry done up front
+        expired = expire_due(wallet, START)
+        one_by_one, entries = expired.wallet, list(expired.entries)
+    batched = charger.change()
+    assert batched.wallet == one_by_one
+    assert list(batched.entries) == entries
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    """What ``call`` returned, or the text of the ``InsufficientBalance`` it raised."""
+    try:
+        return call()
+    except InsufficientBalance as refused:
+        return str(refused)

@@ -461,17 +461,17 @@ class _Writer:
                 available=Money(max(available, 0), currency),
             )
         rest = amount
-        left: dict[int, int] = {}  # what is left of each lot taken from, by id
+        used: dict[int, int] = {}
         for lot in wallet.lots_of(balance):
             if rest == 0:
                 break
             take = min(lot.remaining, rest)
-            left[lot.id] = lot.remaining - take
+            used[lot.id] = take
             rest -= take
         lots = tuple(
-            lot if lot.id not in left else lot.less(lot.remaining - left[lot.id])
+            lot if lot.id not in used else lot.less(used[lot.id])
             for lot in wallet.lots
-            if left.get(lot.id, 1) > 0
+            if lot.remaining - used.get(lot.id, 0) > 0
         )
         debt = wallet.debt
         if rest:
@@ -635,7 +635,7 @@ class Charger:
         self._next_seq = start.next_seq
         self._broadcast_used = start.broadcast_used
         self._quota_held = start.quota_held() if start.holds else 0
-        self._debited = False
+        self._changed = False
         # Per balance, made when a charge first needs it (most batches charge one balance):
         # what the lots hold less the debt, the credit holds took, and the overdraft room
         # (the allowance less what open holds reserved of it).
@@ -708,7 +708,7 @@ class Charger:
         if rest:
             self._debt[balance] = self._debt.get(balance, 0) + rest
         self._spendable[balance] -= amount
-        self._debited = True
+        self._changed = True
 
     def _refuse(self, balance: Balance, amount: int) -> NoReturn:
         # The same refusal, worded the same way, as every other debit of a wallet.
@@ -736,7 +736,7 @@ class Charger:
 
     def _wallet(self) -> Wallet:
         start = self._start
-        if not self._debited and self._broadcast_used == start.broadcast_used:
+        if not self._changed and self._broadcast_used == start.broadcast_used:
             return start
         # Fully used lots are dropped (R-BAL-1), the others keep their order.
         return attrs.evolve(
@@ -762,7 +762,7 @@ def charge_replies(
         InsufficientBalance: the balance plus the overdraft does not cover it.
     """
     _check_rules(wallet, rules)
-    _quantity(count, "count")
+    _quantity(count, "count")  # refused before ``at`` is looked at, as always
     charger = Charger(wallet, rules, at)
     charge = charger.reply(count, key=key)
     return charger.change(), charge
@@ -783,7 +783,7 @@ def charge_broadcast(
         InsufficientBalance: the balance plus the overdraft does not cover the extra.
     """
     _check_rules(wallet, rules)
-    _quantity(recipients, "recipients")
+    _quantity(recipients, "recipients")  # refused before ``at`` is looked at, as always
     if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
         raise InvalidQuantity(f"quota must be an int >= 0, got {quota!r}")
     charger = Charger(wallet, rules, at)
